@@ -1,0 +1,82 @@
+# pgbouncer-entrypoint
+#
+#   make            static musl binary: build/pgbouncer-entrypoint
+#   make test       unit tests, then the real binary against real PostgreSQL
+#                   and pgbouncer (tests/run)
+#   make demo       a throwaway PostgreSQL + pgbouncer configured by the binary
+#   make san        the same sources, host glibc build with ASan + UBSan
+#
+# Dependencies (OpenSSL, libpq) are built once from Debian's source packages
+# into build/deps-<flavour> by scripts/build-deps.sh.
+
+VERSION := $(shell sed -n 's/.*PGBE_VERSION "\(.*\)"/\1/p' include/version.h)
+
+FLAVOUR ?= musl
+ifeq ($(FLAVOUR),musl)
+CC := musl-gcc
+DEPS := build/deps-musl
+OUT := build
+LDSTATIC := -static
+HARDEN := -fstack-protector-strong
+else
+CC := gcc
+DEPS := build/deps-host
+OUT := build/host
+LDSTATIC :=
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -O1 -g \
+	  -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes
+CFLAGS ?= -O2
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers
+ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN) $(CFLAGS)
+LIBS := -L$(DEPS)/lib -lpq -lpgcommon -lpgport -lssl -lcrypto
+
+SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRC))
+HDR := $(wildcard include/*.h)
+BIN := $(OUT)/pgbouncer-entrypoint
+UNIT := $(OUT)/unit-tests
+
+.PHONY: all deps test unit integration demo san clean distclean
+all: $(BIN)
+
+deps: $(DEPS)/.libpq.done
+$(DEPS)/.libpq.done:
+	@command -v $(CC) >/dev/null || scripts/install-build-packages.sh
+	scripts/build-deps.sh $(DEPS) $(CC)
+
+$(OUT)/obj/%.o: src/%.c $(HDR) | $(DEPS)/.libpq.done
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+$(BIN): $(OBJ) $(OUT)/obj/main.o
+	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBS)
+ifeq ($(FLAVOUR),musl)
+	strip $@
+	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
+endif
+
+$(UNIT): tests/unit.c $(OBJ)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBS)
+
+unit: $(UNIT)
+	$(UNIT) tests/data
+
+test: $(BIN) $(UNIT)
+	tests/run
+
+demo: $(BIN)
+	tests/demo
+
+san:
+	$(MAKE) FLAVOUR=host build/host/pgbouncer-entrypoint build/host/unit-tests
+	build/host/unit-tests tests/data
+
+clean:
+	rm -rf build/obj build/host build/pgbouncer-entrypoint build/unit-tests
+
+distclean:
+	rm -rf build

@@ -1,0 +1,35 @@
+/* Command line and its environment twins. */
+#ifndef PGBE_CLI_H
+#define PGBE_CLI_H
+
+#include <stdbool.h>
+
+enum command {
+	CMD_RUN,
+	CMD_RENDER,
+	CMD_INIT,
+	CMD_WAIT,
+	CMD_CHECK,
+	CMD_HEALTH,
+	CMD_CLIENT_URL,
+	CMD_HELP,
+	CMD_VERSION,
+	CMD_SETTINGS_DOC, /* hidden: the README settings table */
+};
+
+struct options {
+	enum command cmd;
+	const char *config_dir;
+	const char *user;      /* UID[:GID] or a name */
+	long wait_timeout;     /* seconds, 0 = do not wait */
+	const char *host;      /* client-url */
+	bool deep;             /* health --deep */
+	char **command;        /* after --, NULL for the default */
+};
+
+/* Returns 0 or 64 (usage) after logging. */
+int cli_parse(int argc, char **argv, struct options *o);
+void cli_help(void);
+void cli_settings_doc(void);
+
+#endif

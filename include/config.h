@@ -1,0 +1,54 @@
+/* The model: what the environment asks for, validated.  Built by a pure
+ * function of the environment table, so it can be unit-tested and fuzzed;
+ * every value in it can be written faithfully. */
+#ifndef PGBE_CONFIG_H
+#define PGBE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "env.h"
+
+#define MAX_UPSTREAMS 64
+
+struct upstream {
+	char *alias;     /* the [databases] key: the name clients connect to */
+	char *host;      /* libpq form: may be a list "a,b" */
+	char *port;
+	char *dbname;
+	char *user;
+	char *password;
+	char *sslmode;   /* from a URL's ?sslmode=, else NULL */
+	char *application_name;
+	char origin[64]; /* the variable(s) that defined it, for messages */
+	char pw_origin[64];
+};
+
+struct config {
+	struct upstream up[MAX_UPSTREAMS];
+	size_t nup;
+	char **value;    /* per settings[] row: normalized value, or NULL */
+	char *pool_size; /* per-database extras, edoburu's bare names */
+	char *client_encoding;
+	char *timezone;
+	char *config_dir;
+};
+
+/* True for every variable that accepts a <NAME>_FILE twin. */
+bool config_file_capable(const char *name);
+
+/* Build and validate.  CONFIG_DIR is where the files go (auth_file default).
+ * NEED_UPSTREAM: false when a user-supplied pgbouncer.ini makes the
+ * upstream variables optional.  Returns 0 or an exit code, after logging. */
+int config_build(struct config *c, struct env *e, const char *config_dir,
+		 bool need_upstream);
+void config_free(struct config *c);
+
+/* The normalized value of setting NAME, or NULL when it is not written. */
+const char *config_get(const struct config *c, const char *name);
+
+/* Variables starting with PGBOUNCER_ that no table knows: refused with a
+ * suggestion.  Returns 0 or 78. */
+int config_check_unknown(struct env *e);
+
+#endif

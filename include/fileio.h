@@ -1,0 +1,34 @@
+/* Writing the generated files: atomically, 0600, owned by the run user. */
+#ifndef PGBE_FILEIO_H
+#define PGBE_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct runas {
+	bool set;  /* chown what is written (only when running as root) */
+	uid_t uid;
+	gid_t gid;
+};
+
+enum file_state { FILE_ABSENT, FILE_OURS, FILE_USERS, FILE_DIRECTORY, FILE_ERROR };
+
+/* What is at PATH now: nothing, a file this program wrote (first line is
+ * GENERATED_MARK), a user's own file, or a directory. */
+enum file_state file_state(const char *path);
+
+/* temp file in the same directory, fsync, rename, fsync the directory.
+ * Returns 0 or 73 after logging; leaves no temp file behind. */
+int write_atomic(const char *path, const char *data, size_t len, const struct runas *owner);
+
+/* Create DIR (mode 0755) when missing.  Returns 0 or 73. */
+int ensure_dir(const char *dir, const struct runas *owner);
+
+/* 0 if a process with UID/GID can read PATH, else 78 naming uid and mode. */
+int check_readable(const char *path, uid_t uid, gid_t gid, const char *what);
+
+/* Whole file into a malloc'ed NUL-terminated string, or NULL (errno set). */
+char *read_text(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,26 @@
+/* Each generated file has its own quoting; one function per file, never
+ * shared (notes/pgbouncer-facts.md sections 1-3). */
+#ifndef PGBE_QUOTE_H
+#define PGBE_QUOTE_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+
+/* [databases] connection-string value: '...' with ' doubled, then a space,
+ * because pgbouncer swallows the character after a closing quote.  Refuses
+ * (returns false, sets *why) an empty value or one with a line break. */
+bool quote_connstr(struct buf *out, const char *key, const char *value, const char **why);
+bool connstr_value_ok(const char *value, const char **why);
+
+/* userlist.txt field: "..." with " doubled. */
+bool quote_userlist(struct buf *out, const char *value, const char **why);
+bool userlist_value_ok(const char *value, const char **why);
+
+/* [databases] key: pgbouncer before 1.25 has no quoting for it. */
+bool db_alias_ok(const char *alias, const char **why);
+
+/* Percent-encode for the user-info part of a URL (RFC 3986 unreserved kept). */
+void url_encode(struct buf *out, const char *s);
+
+#endif

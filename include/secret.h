@@ -1,0 +1,30 @@
+/* Password verifiers as PostgreSQL and pgbouncer store them, computed with
+ * OpenSSL (and libpgcommon's SASLprep).  Used to check a user-supplied
+ * userlist against the password in the environment. */
+#ifndef PGBE_SECRET_H
+#define PGBE_SECRET_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+
+#define SCRAM_DEFAULT_ITERATIONS 4096
+#define SCRAM_SALT_LEN 16
+
+/* "md5" + hex(md5(password || user)), lower-case hex. */
+bool secret_md5(const char *user, const char *password, struct buf *out);
+
+/* SCRAM-SHA-256$<iter>:<b64 salt>$<b64 StoredKey>:<b64 ServerKey> */
+bool secret_scram(const char *password, const unsigned char *salt, int saltlen,
+		  int iterations, struct buf *out);
+/* Same, with a fresh random salt and the default iteration count. */
+bool secret_scram_random(const char *password, struct buf *out);
+
+enum secret_kind { SECRET_PLAIN, SECRET_MD5, SECRET_SCRAM };
+/* How pgbouncer classifies a userlist password (scram.c get_password_type). */
+enum secret_kind secret_classify(const char *stored);
+
+/* Does STORED (any kind) verify PASSWORD for USER? */
+bool secret_matches(const char *stored, const char *user, const char *password);
+
+#endif

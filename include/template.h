@@ -1,0 +1,22 @@
+/* A user's own pgbouncer.ini.template or userlist.txt.template: ${VAR} and
+ * ${VAR:-default} replaced from the environment (as envsubst did for the
+ * seed, but with the file's quoting applied and line breaks refused). */
+#ifndef PGBE_TEMPLATE_H
+#define PGBE_TEMPLATE_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+#include "env.h"
+
+enum template_kind { TEMPLATE_INI, TEMPLATE_USERLIST };
+
+/* Returns 0 or 78 after logging.  REDACT puts REDACTED in place of every
+ * secret variable's value (for `check`). */
+int template_expand(const char *name, const char *text, struct env *e,
+		    enum template_kind kind, bool redact, struct buf *out);
+
+/* Does this variable carry a secret (a password, or a URL that may hold one)? */
+bool is_secret_var(const char *name);
+
+#endif

@@ -1,0 +1,193 @@
+#include "fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "env.h"
+#include "log.h"
+#include "render.h"
+
+#define EX_CANTCREAT 73
+#define EX_CONFIG 78
+
+char *read_text(const char *path, size_t *len)
+{
+	struct buf b;
+	char *copy;
+	int err;
+
+	buf_init(&b);
+	err = env_read_file(path, &b);
+	if (err) {
+		buf_free_secret(&b);
+		errno = err;
+		return NULL;
+	}
+	copy = malloc(b.len + 1);
+	if (copy) {
+		memcpy(copy, buf_str(&b), b.len + 1);
+		*len = b.len;
+	}
+	buf_free_secret(&b);
+	return copy;
+}
+
+enum file_state file_state(const char *path)
+{
+	char head[sizeof(GENERATED_MARK)];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? FILE_ABSENT : FILE_ERROR;
+	if (S_ISDIR(st.st_mode))
+		return FILE_DIRECTORY;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return FILE_USERS; /* unreadable: not something we wrote */
+	n = read(fd, head, sizeof(head) - 1);
+	close(fd);
+	if (n == (ssize_t)sizeof(head) - 1 && memcmp(head, GENERATED_MARK, (size_t)n) == 0)
+		return FILE_OURS;
+	return FILE_USERS;
+}
+
+static const char *hint_for(int err)
+{
+	switch (err) {
+	case EROFS:
+		return "; the file system is read-only: mount a writable volume (emptyDir, tmpfs) "
+		       "at the config directory";
+	case ENOSPC:
+	case EDQUOT:
+		return "; the disk is full";
+	case EACCES:
+	case EPERM:
+		return "; the directory is not writable by this user: make it writable or use "
+		       "--config-dir";
+	default:
+		return "";
+	}
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, rc = 0;
+
+	if (!copy)
+		return -1;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd < 0)
+		return -1;
+	if (fsync(fd) < 0 && errno != EINVAL)
+		rc = -1;
+	close(fd);
+	return rc;
+}
+
+static int fail(const char *what, const char *path, const char *tmp)
+{
+	int err = errno;
+
+	log_error("could not %s '%s': %s%s", what, path, strerror(err), hint_for(err));
+	if (tmp)
+		unlink(tmp);
+	return EX_CANTCREAT;
+}
+
+int write_atomic(const char *path, const char *data, size_t len, const struct runas *owner)
+{
+	char tmp[4096];
+	int fd;
+
+	if (file_state(path) == FILE_DIRECTORY) {
+		log_error("'%s' is a directory, not a file (Docker creates one when a bind-mount "
+			  "source is missing): remove it, or mount a file there", path);
+		return EX_CANTCREAT;
+	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+		log_error("path too long: '%s'", path);
+		return EX_CANTCREAT;
+	}
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return fail("create", tmp, NULL);
+	if (write_all(fd, data, len) < 0 || fchmod(fd, 0600) < 0 ||
+	    (owner && owner->set && fchown(fd, owner->uid, owner->gid) < 0) || fsync(fd) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return fail("write", path, tmp);
+	}
+	if (close(fd) < 0)
+		return fail("write", path, tmp);
+	if (rename(tmp, path) < 0)
+		return fail("replace", path, tmp);
+	if (fsync_dir(path) < 0)
+		return fail("sync the directory of", path, NULL);
+	return 0;
+}
+
+int ensure_dir(const char *dir, const struct runas *owner)
+{
+	struct stat st;
+
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return 0;
+		log_error("config directory '%s' is not a directory", dir);
+		return EX_CANTCREAT;
+	}
+	if (errno != ENOENT || mkdir(dir, 0755) < 0)
+		return fail("create directory", dir, NULL);
+	if (owner && owner->set && chown(dir, owner->uid, owner->gid) < 0)
+		return fail("change the owner of", dir, NULL);
+	return 0;
+}
+
+int check_readable(const char *path, uid_t uid, gid_t gid, const char *what)
+{
+	struct stat st;
+	mode_t need;
+
+	if (stat(path, &st) < 0) {
+		log_error("could not open %s '%s': %s", what, path, strerror(errno));
+		return EX_CONFIG;
+	}
+	if (uid == 0)
+		return 0;
+	need = st.st_uid == uid ? S_IRUSR : st.st_gid == gid ? S_IRGRP : S_IROTH;
+	if (st.st_mode & need)
+		return 0;
+	log_error("%s '%s' is not readable by uid %ld gid %ld (owner %ld:%ld, mode %04o): "
+		  "chown it to %ld, or make it group-readable (chmod 0640) for gid %ld",
+		  what, path, (long)uid, (long)gid, (long)st.st_uid, (long)st.st_gid,
+		  (unsigned)(st.st_mode & 07777), (long)uid, (long)gid);
+	return EX_CONFIG;
+}

@@ -1,0 +1,37 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+static enum log_level min_level = LOG_INFO;
+
+static const char *const level_names[] = {
+	[LOG_DEBUG] = "DEBUG",
+	[LOG_INFO] = "INFO",
+	[LOG_WARNING] = "WARNING",
+	[LOG_ERROR] = "ERROR",
+};
+
+void log_set_level(enum log_level min)
+{
+	min_level = min;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	int saved = errno;
+	char line[4096];
+	va_list ap;
+
+	if (level < min_level) {
+		errno = saved;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* One fprintf per line so concurrent writers do not interleave. */
+	fprintf(stderr, "pgbouncer-entrypoint: %s: %s\n", level_names[level], line);
+	errno = saved;
+}

@@ -1,0 +1,238 @@
+#include "plan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "render.h"
+#include "secret.h"
+#include "template.h"
+
+#define EX_CONFIG 78
+
+static void set_path(struct outfile *f, const char *dir, const char *name)
+{
+	snprintf(f->path, sizeof(f->path), "%s/%s", dir, name);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return file_state(path) != FILE_ABSENT;
+}
+
+void plan_probe(struct plan *p, const char *dir)
+{
+	memset(p, 0, sizeof(*p));
+	set_path(&p->ini, dir, "pgbouncer.ini");
+	set_path(&p->userlist, dir, "userlist.txt");
+	p->user_ini = exists(dir, "pgbouncer.ini.template") ||
+		      file_state(p->ini.path) == FILE_USERS;
+}
+
+static int expand_file(struct outfile *f, const char *tmpl_path, struct env *e,
+		       enum template_kind kind, bool redact)
+{
+	size_t len;
+	char *text = read_text(tmpl_path, &len);
+	int rc;
+
+	if (!text) {
+		log_error("could not read template '%s': %s", tmpl_path, strerror(errno));
+		return EX_CONFIG;
+	}
+	rc = template_expand(tmpl_path, text, e, kind, redact, &f->content);
+	free(text);
+	f->write = true;
+	f->source = "template";
+	return rc;
+}
+
+struct verify_ctx {
+	const struct config *c;
+	const char *path;
+	int rc;
+};
+
+/* A supplied userlist must let the configured user in with the configured
+ * password: the seed hashed md5(user + password), the wrong order (B1). */
+static void verify_entry(const char *user, const char *secret, void *arg)
+{
+	struct verify_ctx *v = arg;
+
+	for (size_t i = 0; i < v->c->nup; i++) {
+		const struct upstream *u = &v->c->up[i];
+		if (strcmp(u->user, user) != 0 || secret_matches(secret, user, u->password))
+			continue;
+		if (secret_classify(secret) == SECRET_MD5)
+			log_error("'%s': the md5 entry for \"%s\" does not match %s; it must be "
+				  "\"md5\" + md5(password + user name), in that order", v->path,
+				  user, u->pw_origin);
+		else
+			log_error("'%s': the entry for \"%s\" does not match %s", v->path, user,
+				  u->pw_origin);
+		v->rc = EX_CONFIG;
+		return;
+	}
+}
+
+static int keep_supplied_userlist(struct outfile *f, const struct config *c)
+{
+	struct verify_ctx v = {c, f->path, 0};
+	size_t len;
+	char *text = read_text(f->path, &len);
+
+	f->write = false;
+	f->source = "supplied";
+	if (!text)
+		return 0; /* unreadable: reported by the permission check */
+	if (userlist_parse(text, verify_entry, &v) < 0)
+		log_warn("'%s' has a line pgbouncer cannot read; it ignores that line and every "
+			 "line after it (only ; starts a comment)", f->path);
+	buf_puts(&f->content, text);
+	memset(text, 0, len);
+	free(text);
+	return v.rc;
+}
+
+static int plan_userlist(struct plan *p, const struct config *c, struct env *e, bool redact)
+{
+	const char *dir = c->config_dir;
+	const char *auth_file = p->user_ini ? NULL : config_get(c, "auth_file");
+	char tmpl[4096];
+
+	if (auth_file)
+		snprintf(p->userlist.path, sizeof(p->userlist.path), "%s", auth_file);
+	snprintf(tmpl, sizeof(tmpl), "%s/userlist.txt.template", dir);
+	if (file_state(tmpl) != FILE_ABSENT)
+		return expand_file(&p->userlist, tmpl, e, TEMPLATE_USERLIST, redact);
+	if (file_state(p->userlist.path) == FILE_USERS)
+		return keep_supplied_userlist(&p->userlist, c);
+	if (c->nup == 0)
+		return 0;
+	render_userlist(c, &p->userlist.content, redact);
+	p->userlist.write = true;
+	p->userlist.source = "generated";
+	return 0;
+}
+
+int plan_build(struct plan *p, const struct config *c, struct env *e, bool redact)
+{
+	char tmpl[4096];
+	int rc;
+
+	snprintf(tmpl, sizeof(tmpl), "%s/pgbouncer.ini.template", c->config_dir);
+	if (file_state(tmpl) != FILE_ABSENT) {
+		if ((rc = expand_file(&p->ini, tmpl, e, TEMPLATE_INI, redact)))
+			return rc;
+	} else if (p->user_ini) {
+		p->ini.write = false;
+		p->ini.source = "supplied";
+	} else {
+		render_ini(c, &p->ini.content, redact);
+		p->ini.write = true;
+		p->ini.source = "generated";
+	}
+	return plan_userlist(p, c, e, redact);
+}
+
+void plan_free(struct plan *p)
+{
+	buf_free_secret(&p->ini.content);
+	buf_free_secret(&p->userlist.content);
+}
+
+/* One quoted field at P; "" stands for ".  Returns the end or NULL. */
+static const char *field(const char *p, struct buf *out)
+{
+	if (*p != '"')
+		return NULL;
+	for (p++; *p; p++) {
+		if (*p == '"') {
+			if (p[1] != '"')
+				return p + 1;
+			p++;
+		}
+		buf_putc(out, *p);
+	}
+	return NULL;
+}
+
+int userlist_parse(const char *text, void (*fn)(const char *, const char *, void *), void *arg)
+{
+	int n = 0;
+	const char *p = text;
+
+	while (*p) {
+		struct buf user, secret;
+		const char *q;
+		p += strspn(p, " \t\r\n");
+		if (!*p)
+			break;
+		if (*p == ';') {
+			p += strcspn(p, "\n");
+			continue;
+		}
+		buf_init(&user);
+		buf_init(&secret);
+		q = field(p, &user);
+		if (q) {
+			q += strspn(q, " \t");
+			q = field(q, &secret);
+		}
+		if (q && !user.oom && !secret.oom) {
+			fn(buf_str(&user), buf_str(&secret), arg);
+			n++;
+		}
+		buf_free_secret(&user);
+		buf_free_secret(&secret);
+		if (!q)
+			return -1;
+		p = q + strcspn(q, "\n");
+	}
+	return n;
+}
+
+static int write_one(const struct outfile *f, const struct runas *ra)
+{
+	uid_t uid = ra->set ? ra->uid : geteuid();
+	gid_t gid = ra->set ? ra->gid : getegid();
+
+	if (f->write)
+		return write_atomic(f->path, f->content.data ? f->content.data : "",
+				    f->content.len, ra);
+	if (f->source)
+		return check_readable(f->path, uid, gid, "supplied file");
+	return 0;
+}
+
+int plan_write(const struct plan *p, const char *dir, const struct runas *ra)
+{
+	int rc;
+
+	if ((rc = ensure_dir(dir, ra)) || (rc = write_one(&p->ini, ra)) ||
+	    (rc = write_one(&p->userlist, ra)))
+		return rc;
+	return 0;
+}
+
+static void print_one(const struct outfile *f)
+{
+	if (!f->source)
+		return;
+	printf("# %s (%s%s)\n", f->path, f->source, f->write ? "" : ", left as it is");
+	if (f->write)
+		fputs(f->content.data ? f->content.data : "", stdout);
+	printf("\n");
+}
+
+void plan_print(const struct plan *p)
+{
+	print_one(&p->ini);
+	print_one(&p->userlist);
+}

@@ -1,0 +1,100 @@
+#include "quote.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static bool has_line_break(const char *v)
+{
+	return strpbrk(v, "\r\n") != NULL;
+}
+
+bool connstr_value_ok(const char *v, const char **why)
+{
+	if (!*v) {
+		*why = "must not be empty (pgbouncer rejects an empty connection-string value)";
+		return false;
+	}
+	if (has_line_break(v)) {
+		*why = "must not contain a line break";
+		return false;
+	}
+	return true;
+}
+
+bool quote_connstr(struct buf *out, const char *key, const char *v, const char **why)
+{
+	if (!connstr_value_ok(v, why))
+		return false;
+	buf_puts(out, key);
+	buf_puts(out, "='");
+	for (; *v; v++) {
+		if (*v == '\'')
+			buf_putc(out, '\'');
+		buf_putc(out, *v);
+	}
+	buf_puts(out, "' ");
+	return true;
+}
+
+bool userlist_value_ok(const char *v, const char **why)
+{
+	if (has_line_break(v)) {
+		*why = "must not contain a line break";
+		return false;
+	}
+	return true;
+}
+
+bool quote_userlist(struct buf *out, const char *v, const char **why)
+{
+	if (!userlist_value_ok(v, why))
+		return false;
+	buf_putc(out, '"');
+	for (; *v; v++) {
+		if (*v == '"')
+			buf_putc(out, '"');
+		buf_putc(out, *v);
+	}
+	buf_putc(out, '"');
+	return true;
+}
+
+bool db_alias_ok(const char *a, const char **why)
+{
+	if (!*a) {
+		*why = "must not be empty";
+		return false;
+	}
+	if (strlen(a) > 63) {
+		*why = "must be at most 63 bytes (pgbouncer's limit)";
+		return false;
+	}
+	if (strcmp(a, "pgbouncer") == 0) {
+		*why = "must not be \"pgbouncer\": that name is pgbouncer's admin console";
+		return false;
+	}
+	for (const char *p = a; *p; p++) {
+		if (!isalnum((unsigned char)*p) && !strchr("_.-", *p)) {
+			*why = "may contain only letters, digits, '_', '.' and '-' "
+			       "(pgbouncer before 1.25 cannot quote a database name)";
+			return false;
+		}
+	}
+	return true;
+}
+
+void url_encode(struct buf *out, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c) || strchr("-._~", c)) {
+			buf_putc(out, (char)c);
+		} else {
+			buf_putc(out, '%');
+			buf_putc(out, hex[c >> 4]);
+			buf_putc(out, hex[c & 15]);
+		}
+	}
+}

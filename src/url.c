@@ -1,0 +1,180 @@
+#include "url.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "log.h"
+
+#define EX_CONFIG 78
+
+/* Schemes dj-database-url accepts for PostgreSQL that libpq does not. */
+static const char *const alias_schemes[] = {"pgsql://", "postgis://", "timescale://"};
+
+static bool has_scheme(const char *s)
+{
+	return strncasecmp(s, "postgres://", 11) == 0 ||
+	       strncasecmp(s, "postgresql://", 13) == 0;
+}
+
+static const char *scheme_alias(const char *s)
+{
+	for (size_t i = 0; i < sizeof(alias_schemes) / sizeof(alias_schemes[0]); i++)
+		if (strncasecmp(s, alias_schemes[i], strlen(alias_schemes[i])) == 0)
+			return s + strlen(alias_schemes[i]);
+	return NULL;
+}
+
+/* libpq's messages quote the offending URL part, which may be the password:
+ * keep the message, drop what is between double quotes. */
+static void log_parse_error(const char *origin, const char *err)
+{
+	struct buf b;
+	bool inq = false;
+
+	buf_init(&b);
+	for (const char *p = err ? err : ""; *p && *p != '\n'; p++) {
+		if (*p == '"') {
+			buf_puts(&b, inq ? "\"" : "\"...");
+			inq = !inq;
+		} else if (!inq) {
+			buf_putc(&b, *p);
+		}
+	}
+	log_error("%s is not a valid PostgreSQL URL: %s; percent-encode '@' ':' '/' '?' "
+		  "'#' '%%' and spaces in the user name and password (%%40 %%3A %%2F %%3F "
+		  "%%23 %%25 %%20)", origin, buf_str(&b) ? buf_str(&b) : "");
+	buf_free(&b);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? strdup(s) : NULL;
+}
+
+/* All ports of a host list must agree: pgbouncer has one port per database. */
+static int one_port(struct upstream *u, const char *ports, const char *origin)
+{
+	const char *comma = ports ? strchr(ports, ',') : NULL;
+	size_t first;
+
+	if (!comma) {
+		u->port = dup_or_null(ports);
+		return 0;
+	}
+	first = (size_t)(comma - ports);
+	for (const char *p = ports; p;) {
+		const char *next = strchr(p, ',');
+		size_t len = next ? (size_t)(next - p) : strlen(p);
+		if (len != first || strncmp(p, ports, first) != 0) {
+			log_error("%s lists hosts with different ports (%s); pgbouncer uses one "
+				  "port for all hosts of a database", origin, ports);
+			return EX_CONFIG;
+		}
+		p = next ? next + 1 : NULL;
+	}
+	u->port = strndup(ports, first);
+	return 0;
+}
+
+static int take_option(struct upstream *u, const PQconninfoOption *o, const char *origin)
+{
+	const char *k = o->keyword;
+
+	if (strcmp(k, "host") == 0)
+		u->host = dup_or_null(o->val);
+	else if (strcmp(k, "port") == 0)
+		return one_port(u, o->val, origin);
+	else if (strcmp(k, "dbname") == 0)
+		u->dbname = dup_or_null(o->val);
+	else if (strcmp(k, "user") == 0)
+		u->user = dup_or_null(o->val);
+	else if (strcmp(k, "password") == 0)
+		u->password = o->val ? strdup(o->val) : NULL;
+	else if (strcmp(k, "sslmode") == 0)
+		u->sslmode = dup_or_null(o->val);
+	else if (strcmp(k, "application_name") == 0)
+		u->application_name = dup_or_null(o->val);
+	else if (strcmp(k, "connect_timeout") == 0 || strcmp(k, "fallback_application_name") == 0)
+		log_warn("%s: parameter %s has no pgbouncer equivalent and is ignored", origin, k);
+	else {
+		log_error("%s: parameter %s is not supported; pgbouncer's [databases] accepts "
+			  "host, port, dbname, user, password, application_name, and sslmode "
+			  "for server_tls_sslmode", origin, k);
+		return EX_CONFIG;
+	}
+	return 0;
+}
+
+int url_parse(const char *text, struct upstream *u, const char *origin)
+{
+	PQconninfoOption *opts;
+	char *err = NULL;
+	struct buf fixed;
+	const char *rest = scheme_alias(text);
+	int rc = 0;
+
+	buf_init(&fixed);
+	if (rest) {
+		buf_puts(&fixed, "postgresql://");
+		buf_puts(&fixed, rest);
+		text = buf_str(&fixed);
+	}
+	opts = PQconninfoParse(text, &err);
+	buf_free_secret(&fixed);
+	if (!opts) {
+		log_parse_error(origin, err);
+		PQfreemem(err);
+		return EX_CONFIG;
+	}
+	for (PQconninfoOption *o = opts; o->keyword && rc == 0; o++) {
+		if (o->val)
+			rc = take_option(u, o, origin);
+	}
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (o->val && strcmp(o->keyword, "password") == 0)
+			memset(o->val, 0, strlen(o->val));
+	}
+	PQconninfoFree(opts);
+	return rc;
+}
+
+static bool scheme_at(const char *p)
+{
+	return has_scheme(p) || scheme_alias(p) != NULL;
+}
+
+int url_split_list(const char *text, char **out, int max)
+{
+	int n = 0;
+	const char *p = text, *start;
+
+	while (*p) {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		if (!*p)
+			break;
+		start = p;
+		/* run to a separator that is followed by the next URL's scheme */
+		while (*p) {
+			if (*p == ',' || isspace((unsigned char)*p)) {
+				const char *q = p;
+				while (*q == ',' || isspace((unsigned char)*q))
+					q++;
+				if (!*q || scheme_at(q))
+					break;
+			}
+			p++;
+		}
+		if (n == max)
+			return -1;
+		out[n] = strndup(start, (size_t)(p - start));
+		if (!out[n])
+			return -1;
+		n++;
+	}
+	return n;
+}

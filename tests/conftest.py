@@ -1,0 +1,218 @@
+"""Fixtures: a real PostgreSQL (Debian's package, initdb'd per session on a
+free loopback port, scram-sha-256 passwords) and a real pgbouncer started
+from what the binary under test wrote."""
+import os
+import pathlib
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = pathlib.Path(os.environ.get("PGBE_BIN", ROOT / "build" / "pgbouncer-entrypoint"))
+PGBIN = pathlib.Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
+PGBOUNCER = os.environ.get("PGBOUNCER", shutil.which("pgbouncer") or "/usr/sbin/pgbouncer")
+RUN_USER = "postgres"  # unprivileged account the servers run as (tests run as root)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_user_ids():
+    pw = pwd.getpwnam(RUN_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_run_user(cmd):
+    """Prefix a command so it runs as the unprivileged account when we are root."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", RUN_USER, "--"] + list(cmd)
+    return list(cmd)
+
+
+def wait_port(port, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def entrypoint(args, env, check=False, timeout=60):
+    """Run the binary under test with exactly ENV (nothing inherited)."""
+    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    full.update(env)
+    p = subprocess.run([str(BIN)] + list(args), env=full, capture_output=True, text=True,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"exit {p.returncode}: {p.stderr}")
+    return p
+
+
+class Postgres:
+    def __init__(self, base, encryption="scram-sha-256"):
+        self.dir = base / "pgdata"
+        self.sock = base / "pgsock"
+        self.port = free_port()
+        self.encryption = encryption
+        self.host = "127.0.0.1"
+
+    def start(self):
+        for d in (self.dir, self.sock):
+            d.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                uid, gid = run_user_ids()
+                os.chown(d, uid, gid)
+        subprocess.run(as_run_user([PGBIN / "initdb", "-D", self.dir, "-A", "trust",
+                                    "-U", "postgres", "-N"]),
+                       check=True, capture_output=True)
+        hba = self.dir / "pg_hba.conf"
+        hba.write_text(
+            "local all postgres trust\n"
+            f"host all all 127.0.0.1/32 {self.encryption}\n"
+            f"host all all ::1/128 {self.encryption}\n")
+        conf = self.dir / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                    f"unix_socket_directories = '{self.sock}'\n"
+                    f"password_encryption = '{self.encryption}'\nfsync = off\n")
+        self.ctl("start", "-w", "-l", str(self.dir / "log"))
+
+    def ctl(self, *args):
+        subprocess.run(as_run_user([PGBIN / "pg_ctl", "-D", self.dir] + list(args)),
+                       check=True, capture_output=True)
+
+    def stop(self):
+        subprocess.run(as_run_user([PGBIN / "pg_ctl", "-D", self.dir, "stop", "-m", "immediate"]),
+                       capture_output=True)
+
+    def sql(self, query, db="postgres"):
+        p = subprocess.run(as_run_user(["psql", "-X", "-q", "-At", "-h", str(self.sock),
+                                        "-p", str(self.port), "-U", "postgres", "-d", db,
+                                        "-v", "ON_ERROR_STOP=1", "-c", query]),
+                           capture_output=True, text=True)
+        if p.returncode:
+            raise AssertionError(p.stderr)
+        return p.stdout.strip()
+
+    def add_user(self, user, password, db=None):
+        """Create a login role (password stored per password_encryption) and a database."""
+        q = "'" + password.replace("'", "''") + "'"
+        ident = '"' + user.replace('"', '""') + '"'
+        self.sql(f"SET password_encryption = '{self.encryption}'; "
+                 f"CREATE ROLE {ident} LOGIN PASSWORD {q}")
+        if db:
+            self.sql(f'CREATE DATABASE "{db}" OWNER {ident}')
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg(workdir):
+    p = Postgres(workdir / "scram")
+    p.start()
+    yield p
+    p.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_md5(workdir):
+    p = Postgres(workdir / "md5", encryption="md5")
+    p.start()
+    yield p
+    p.stop()
+
+
+class Bouncer:
+    """pgbouncer started on what the entrypoint rendered into CONFIG_DIR."""
+
+    def __init__(self, config_dir, port):
+        self.config_dir = pathlib.Path(config_dir)
+        self.port = port
+        self.proc = None
+        self.log = self.config_dir.parent / f"pgbouncer-{port}.log"
+
+    def start(self, binary=PGBOUNCER):
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen(as_run_user([binary, str(self.config_dir / "pgbouncer.ini")]),
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        if not wait_port(self.port):
+            self.stop()
+            raise AssertionError("pgbouncer did not start:\n" + self.log.read_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+
+
+def psql(port, user, password, db, query, host="127.0.0.1"):
+    env = dict(os.environ, PGPASSWORD=password, PGCONNECT_TIMEOUT="5")
+    return subprocess.run(["psql", "-X", "-At", "-h", host, "-p", str(port), "-U", user,
+                           "-d", db, "-c", query], env=env, capture_output=True, text=True)
+
+
+def psql_url(url, query):
+    env = dict(os.environ, PGCONNECT_TIMEOUT="5")
+    env.pop("PGPASSWORD", None)
+    return subprocess.run(["psql", "-X", "-At", url, "-c", query], env=env,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture
+def config_dir(workdir, request):
+    d = pathlib.Path(tempfile.mkdtemp(prefix="cfg-", dir=workdir))
+    os.chmod(d, 0o755)
+    if os.geteuid() == 0:
+        uid, gid = run_user_ids()
+        os.chown(d, uid, gid)
+    return d
+
+
+@pytest.fixture
+def bouncers():
+    started = []
+
+    def start(config_dir, port, binary=PGBOUNCER):
+        b = Bouncer(config_dir, port)
+        b.start(binary)
+        started.append(b)
+        return b
+
+    yield start
+    for b in started:
+        b.stop()
+
+
+def run_user_spec():
+    uid, gid = run_user_ids()
+    return f"{uid}:{gid}"
+
+
+def base_env(pg, user, password, db, port, **extra):
+    env = {"DB_HOST": pg.host, "DB_PORT": str(pg.port), "DB_NAME": db, "DB_USER": user,
+           "DB_PASSWORD": password, "LISTEN_ADDR": "127.0.0.1", "LISTEN_PORT": str(port),
+           "PGBOUNCER_UNIX_SOCKET_DIR": "", "PGBOUNCER_RUN_USER": run_user_spec()}
+    env.update(extra)
+    return env
