@@ -6,6 +6,9 @@
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
 
 void log_set_level(enum log_level min);
+/* Tests: send every line to B instead of stderr (NULL: back to stderr). */
+struct buf;
+void log_capture(struct buf *b);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

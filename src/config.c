@@ -535,11 +535,12 @@ static bool port_ok(const char *p)
 	return *end == '\0' && n >= 1 && n <= 65535 && p[0] != '0';
 }
 
-static int check_value(bool ok, const struct upstream *u, const char *what, const char *why)
+/* WHY is read through a pointer: it is set by the check in the same call. */
+static int check_value(bool ok, const struct upstream *u, const char *what, const char **why)
 {
 	if (ok)
 		return 0;
-	log_error("%s: the %s %s", u->origin, what, why);
+	log_error("%s: the %s %s", u->origin, what, *why);
 	return EX_CONFIG;
 }
 
@@ -578,12 +579,12 @@ static int complete_upstream(struct upstream *u)
 			  "password", u->pw_origin[0] ? u->pw_origin : u->origin);
 		return EX_CONFIG;
 	}
-	if (check_value(db_alias_ok(u->alias, &why), u, "database name (pool name)", why) ||
-	    check_value(connstr_value_ok(u->host, &why), u, "host", why) ||
-	    check_value(connstr_value_ok(u->dbname, &why), u, "database name", why) ||
-	    check_value(userlist_value_ok(u->user, &why), u, "user name", why) ||
+	if (check_value(db_alias_ok(u->alias, &why), u, "database name (pool name)", &why) ||
+	    check_value(connstr_value_ok(u->host, &why), u, "host", &why) ||
+	    check_value(connstr_value_ok(u->dbname, &why), u, "database name", &why) ||
+	    check_value(userlist_value_ok(u->user, &why), u, "user name", &why) ||
 	    check_value(!u->application_name || connstr_value_ok(u->application_name, &why),
-			u, "application_name", why))
+			u, "application_name", &why))
 		return EX_CONFIG;
 	if (!userlist_value_ok(u->password, &why)) {
 		log_error("%s: the password %s", u->pw_origin[0] ? u->pw_origin : u->origin, why);

@@ -4,7 +4,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "buf.h"
+
 static enum log_level min_level = LOG_INFO;
+static struct buf *captured;
+
+void log_capture(struct buf *b)
+{
+	captured = b;
+}
 
 static const char *const level_names[] = {
 	[LOG_DEBUG] = "DEBUG",
@@ -32,6 +40,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	/* One fprintf per line so concurrent writers do not interleave. */
-	fprintf(stderr, "pgbouncer-entrypoint: %s: %s\n", level_names[level], line);
+	if (captured)
+		buf_printf(captured, "%s: %s\n", level_names[level], line);
+	else
+		fprintf(stderr, "pgbouncer-entrypoint: %s: %s\n", level_names[level], line);
 	errno = saved;
 }

@@ -55,28 +55,35 @@ static char *dup_or_null(const char *s)
 	return s && *s ? strdup(s) : NULL;
 }
 
-/* All ports of a host list must agree: pgbouncer has one port per database. */
+/* All ports of a host list must agree: pgbouncer has one port per database.
+ * libpq leaves an empty entry for a host written without a port. */
 static int one_port(struct upstream *u, const char *ports, const char *origin)
 {
-	const char *comma = ports ? strchr(ports, ',') : NULL;
-	size_t first;
+	char *first = NULL;
 
-	if (!comma) {
-		u->port = dup_or_null(ports);
-		return 0;
-	}
-	first = (size_t)(comma - ports);
-	for (const char *p = ports; p;) {
-		const char *next = strchr(p, ',');
-		size_t len = next ? (size_t)(next - p) : strlen(p);
-		if (len != first || strncmp(p, ports, first) != 0) {
+	for (const char *p = ports; p && *p;) {
+		size_t len = strcspn(p, ",");
+		char *this = len ? strndup(p, len) : strdup("5432");
+		if (!this)
+			break;
+		if (first && strcmp(first, this) != 0) {
 			log_error("%s lists hosts with different ports (%s); pgbouncer uses one "
 				  "port for all hosts of a database", origin, ports);
+			free(this);
+			free(first);
 			return EX_CONFIG;
 		}
-		p = next ? next + 1 : NULL;
+		if (!first)
+			first = this;
+		else
+			free(this);
+		p += len + (p[len] == ',');
 	}
-	u->port = strndup(ports, first);
+	if (ports && !strpbrk(ports, "0123456789")) {
+		free(first); /* no host named a port: leave the default to later */
+		first = NULL;
+	}
+	u->port = first;
 	return 0;
 }
 

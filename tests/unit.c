@@ -1,0 +1,478 @@
+/* C unit tests for the pure parts: quoting, secrets, URLs, settings,
+ * environment mapping, templates.  Cases live in data files (tests/data) so
+ * adding one needs no code.  Closing line: "N passed, N failed". */
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "env.h"
+#include "log.h"
+#include "plan.h"
+#include "quote.h"
+#include "render.h"
+#include "secret.h"
+#include "settings.h"
+#include "template.h"
+#include "url.h"
+
+static int passed, failed;
+static const char *datadir;
+
+#define CHECK(cond, ...)                                                  \
+	do {                                                              \
+		if (cond) {                                               \
+			passed++;                                         \
+		} else {                                                  \
+			failed++;                                         \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
+			printf(__VA_ARGS__);                              \
+			printf("\n");                                     \
+		}                                                         \
+	} while (0)
+
+/* \\ \t \n \r \xHH */
+static char *unescape(const char *s)
+{
+	char *out = malloc(strlen(s) + 1), *o = out;
+
+	for (; *s; s++) {
+		if (*s != '\\' || !s[1]) {
+			*o++ = *s;
+			continue;
+		}
+		s++;
+		if (*s == 't')
+			*o++ = '\t';
+		else if (*s == 'n')
+			*o++ = '\n';
+		else if (*s == 'r')
+			*o++ = '\r';
+		else if (*s == 'x' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+			char hex[3] = {s[1], s[2], 0};
+			*o++ = (char)strtol(hex, NULL, 16);
+			s += 2;
+		} else
+			*o++ = *s;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Calls FN with the tab-separated fields of each non-comment line. */
+static void each_row(const char *name, void (*fn)(char **f, int n, int line))
+{
+	char path[512], line[8192];
+	FILE *fp;
+	int lineno = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", datadir, name);
+	fp = fopen(path, "r");
+	CHECK(fp != NULL, "cannot open %s", path);
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		char *f[16], *p = line;
+		int n = 0;
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		while (n < 16 && (f[n] = strsep(&p, "\t")))
+			n++;
+		fn(f, n, lineno);
+	}
+	fclose(fp);
+}
+
+static void quote_row(char **f, int n, int line)
+{
+	char *in = unescape(f[1]), *want = n > 2 ? unescape(f[2]) : strdup("");
+	const char *why = "";
+	struct buf b;
+	bool ok = false;
+
+	buf_init(&b);
+	if (!strcmp(f[0], "connstr"))
+		ok = quote_connstr(&b, "k", in, &why);
+	else if (!strcmp(f[0], "userlist"))
+		ok = quote_userlist(&b, in, &why);
+	else if (!strcmp(f[0], "alias")) {
+		ok = db_alias_ok(in, &why);
+		buf_puts(&b, ok ? "OK" : "");
+	} else if (!strcmp(f[0], "urlenc")) {
+		url_encode(&b, in);
+		ok = true;
+	}
+	if (!strcmp(want, "REFUSE"))
+		CHECK(!ok, "quote.tsv:%d %s accepted \"%s\" as [%s]", line, f[0], f[1], buf_str(&b));
+	else
+		CHECK(ok && !strcmp(buf_str(&b), want), "quote.tsv:%d %s: got [%s] want [%s] (%s)",
+		      line, f[0], buf_str(&b), want, why);
+	buf_free(&b);
+	free(in);
+	free(want);
+}
+
+static void secret_row(char **f, int n, int line)
+{
+	char *user = unescape(f[1]), *pw = unescape(f[2]);
+	struct buf b;
+
+	(void)n;
+	buf_init(&b);
+	if (!strcmp(f[0], "md5")) {
+		CHECK(secret_md5(user, pw, &b) && !strcmp(buf_str(&b), f[3]),
+		      "secrets.tsv:%d md5 got %s want %s", line, buf_str(&b), f[3]);
+		CHECK(secret_classify(f[3]) == SECRET_MD5, "secrets.tsv:%d md5 not classified", line);
+	} else {
+		CHECK(secret_classify(f[3]) == SECRET_SCRAM, "secrets.tsv:%d not SCRAM", line);
+		/* recomputed with the server's salt and iterations, byte for byte */
+		CHECK(secret_matches(f[3], user, pw), "secrets.tsv:%d SCRAM mismatch", line);
+	}
+	/* a different password must not match */
+	CHECK(!secret_matches(f[3], user, "not-the-password"), "secrets.tsv:%d false match", line);
+	buf_free(&b);
+	free(user);
+	free(pw);
+}
+
+static void test_secrets(void)
+{
+	struct buf a, b;
+
+	each_row("secrets.tsv", secret_row);
+	/* B1: the seed hashed md5(user + password); it must not verify */
+	buf_init(&a);
+	secret_md5("apppw", "appuser", &a); /* arguments swapped = seed's order */
+	CHECK(!secret_matches(buf_str(&a), "appuser", "apppw"), "seed-order md5 accepted");
+	buf_free(&a);
+	/* fresh salts differ, and each secret verifies its password */
+	buf_init(&a);
+	buf_init(&b);
+	CHECK(secret_scram_random("pencil", &a) && secret_scram_random("pencil", &b),
+	      "random scram failed");
+	CHECK(strcmp(buf_str(&a), buf_str(&b)) != 0, "two random salts were equal");
+	CHECK(secret_matches(buf_str(&a), "u", "pencil"), "random scram does not verify");
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static const char *nz(const char *s)
+{
+	return s ? s : "-";
+}
+
+static void url_row(char **f, int n, int line)
+{
+	struct upstream u;
+	struct buf log;
+	int rc;
+
+	memset(&u, 0, sizeof(u));
+	buf_init(&log);
+	log_capture(&log);
+	rc = url_parse(f[0], &u, "DATABASE_URL");
+	log_capture(NULL);
+	if (n == 2 && !strcmp(f[1], "ERROR")) {
+		CHECK(rc == 78, "urls.tsv:%d accepted %s", line, f[0]);
+	} else {
+		char *pw = unescape(f[5]);
+		CHECK(rc == 0, "urls.tsv:%d refused: %s", line, buf_str(&log));
+		CHECK(!strcmp(nz(u.host), f[1]) && !strcmp(nz(u.port), f[2]) &&
+			      !strcmp(nz(u.dbname), f[3]) && !strcmp(nz(u.user), f[4]) &&
+			      !strcmp(nz(u.password), pw) && !strcmp(nz(u.sslmode), f[6]),
+		      "urls.tsv:%d got host=%s port=%s db=%s user=%s pw=%s ssl=%s", line,
+		      nz(u.host), nz(u.port), nz(u.dbname), nz(u.user), nz(u.password),
+		      nz(u.sslmode));
+		free(pw);
+	}
+	/* whatever happened, the password is never in a message */
+	CHECK(!strstr(buf_str(&log), "p@ss") && !strstr(buf_str(&log), "%40ss"),
+	      "urls.tsv:%d message leaks the password: %s", line, buf_str(&log));
+	free(u.host);
+	free(u.port);
+	free(u.dbname);
+	free(u.user);
+	free(u.password);
+	free(u.sslmode);
+	free(u.application_name);
+	free(u.alias);
+	buf_free(&log);
+}
+
+static void test_url_split(void)
+{
+	char *out[8];
+	int n = url_split_list("postgres://a:b@h1,h2/x, postgresql://c@h3/y\npgsql://d@h4/z",
+			       out, 8);
+
+	CHECK(n == 3, "split count %d", n);
+	if (n == 3) {
+		CHECK(!strcmp(out[0], "postgres://a:b@h1,h2/x"), "split[0] %s", out[0]);
+		CHECK(!strcmp(out[1], "postgresql://c@h3/y"), "split[1] %s", out[1]);
+		CHECK(!strcmp(out[2], "pgsql://d@h4/z"), "split[2] %s", out[2]);
+	}
+	for (int i = 0; i < n; i++)
+		free(out[i]);
+}
+
+static void settings_row(char **f, int n, int line)
+{
+	const struct setting *s = setting_find(f[0]);
+	char *in = unescape(f[1]);
+	const char *why = "";
+	struct buf b;
+	bool ok;
+
+	(void)n;
+	CHECK(s != NULL, "settings.tsv:%d unknown setting %s", line, f[0]);
+	if (!s) {
+		free(in);
+		return;
+	}
+	buf_init(&b);
+	ok = setting_normalize(s, in, &b, &why);
+	if (!strcmp(f[2], "REFUSE"))
+		CHECK(!ok, "settings.tsv:%d %s accepted [%s]", line, f[0], f[1]);
+	else
+		CHECK(ok && !strcmp(buf_str(&b), f[2]), "settings.tsv:%d %s [%s] -> [%s] want [%s] %s",
+		      line, f[0], f[1], buf_str(&b), f[2], why);
+	buf_free(&b);
+	free(in);
+}
+
+static void test_settings_table(void)
+{
+	for (size_t i = 1; i < n_settings; i++)
+		CHECK(strcmp(settings[i - 1].name, settings[i].name) < 0,
+		      "settings table not sorted at %s", settings[i].name);
+	for (size_t i = 0; i < n_settings; i++) {
+		const struct setting *s = &settings[i];
+		const char *why = "";
+		struct buf b;
+		if (!s->our_default)
+			continue;
+		buf_init(&b);
+		CHECK(setting_normalize(s, s->our_default, &b, &why), "default of %s invalid", s->name);
+		buf_free(&b);
+	}
+}
+
+/* ---- environment cases: tests/data/env/<name>.case ---------------------- */
+
+static struct {
+	char path[256];
+	char content[1024];
+} fake_files[8];
+static int n_fake;
+
+static int fake_reader(const char *path, struct buf *out)
+{
+	for (int i = 0; i < n_fake; i++) {
+		if (!strcmp(fake_files[i].path, path)) {
+			buf_puts(out, fake_files[i].content);
+			return 0;
+		}
+	}
+	return 2; /* ENOENT */
+}
+
+struct env_case {
+	char *envp[64];
+	int n_env;
+	int want_rc;
+	char *expect[64]; /* "ini TEXT", "!ini TEXT", "userlist TEXT", "log TEXT" ... */
+	int n_expect;
+};
+
+static int run_env_case(struct env_case *c, struct buf *ini, struct buf *ul, struct buf *log)
+{
+	struct env e;
+	struct config cfg;
+	int rc;
+
+	c->envp[c->n_env] = NULL;
+	log_capture(log);
+	rc = env_load(&e, (const char *const *)c->envp, fake_reader, config_file_capable);
+	if (!rc)
+		rc = config_check_unknown(&e);
+	if (!rc)
+		rc = config_build(&cfg, &e, "/etc/pgbouncer", true);
+	if (!rc) {
+		render_ini(&cfg, ini, false);
+		render_userlist(&cfg, ul, false);
+	}
+	if (!rc || cfg.value)
+		config_free(&cfg);
+	env_free(&e);
+	log_capture(NULL);
+	return rc;
+}
+
+static void check_expectation(const char *name, const char *x, struct buf *ini, struct buf *ul,
+			      struct buf *log)
+{
+	bool negate = x[0] == '!';
+	const char *sp = strchr(x, ' ');
+	const char *what = negate ? x + 1 : x;
+	struct buf *where = !strncmp(what, "ini", 3) ? ini : !strncmp(what, "userlist", 8) ? ul : log;
+	char *text = sp ? unescape(sp + 1) : strdup("");
+	bool found = strstr(buf_str(where), text) != NULL;
+
+	CHECK(found != negate, "%s: expected %s\n--- ini:\n%s--- userlist:\n%s--- log:\n%s", name, x,
+	      buf_str(ini), buf_str(ul), buf_str(log));
+	free(text);
+}
+
+static void env_case_file(const char *name)
+{
+	char path[512], line[4096];
+	struct env_case c;
+	struct buf ini, ul, log;
+	FILE *fp;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	n_fake = 0;
+	snprintf(path, sizeof(path), "%s/env/%s", datadir, name);
+	fp = fopen(path, "r");
+	if (!fp)
+		return;
+	while (fgets(line, sizeof(line), fp)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "env ", 4) && c.n_env < 63)
+			c.envp[c.n_env++] = unescape(line + 4);
+		else if (!strncmp(line, "file ", 5) && n_fake < 8) {
+			char *eq = strchr(line + 5, '='), *v;
+			*eq = '\0';
+			snprintf(fake_files[n_fake].path, 256, "%.255s", line + 5);
+			v = unescape(eq + 1);
+			snprintf(fake_files[n_fake++].content, 1024, "%.1023s", v);
+			free(v);
+		} else if (!strncmp(line, "exit ", 5))
+			c.want_rc = atoi(line + 5);
+		else if (line[0] && line[0] != '#' && c.n_expect < 64)
+			c.expect[c.n_expect++] = strdup(line);
+	}
+	fclose(fp);
+	buf_init(&ini);
+	buf_init(&ul);
+	buf_init(&log);
+	rc = run_env_case(&c, &ini, &ul, &log);
+	CHECK(rc == c.want_rc, "%s: exit %d, want %d; log:\n%s", name, rc, c.want_rc, buf_str(&log));
+	for (int i = 0; i < c.n_expect; i++) {
+		check_expectation(name, c.expect[i], &ini, &ul, &log);
+		free(c.expect[i]);
+	}
+	for (int i = 0; i < c.n_env; i++)
+		free(c.envp[i]);
+	buf_free(&ini);
+	buf_free(&ul);
+	buf_free(&log);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static void test_env_cases(void)
+{
+	char dir[512];
+	struct dirent **names;
+	int n;
+
+	snprintf(dir, sizeof(dir), "%s/env", datadir);
+	n = scandir(dir, &names, NULL, by_name);
+	CHECK(n > 2, "no env cases in %s", dir);
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(names[i]->d_name);
+		if (len > 5 && !strcmp(names[i]->d_name + len - 5, ".case"))
+			env_case_file(names[i]->d_name);
+		free(names[i]);
+	}
+	free(n > 0 ? names : NULL);
+}
+
+/* ---- templates and userlist parsing -------------------------------------- */
+
+static void template_case(const char *tmpl, enum template_kind kind, bool redact,
+			  const char *want, int want_rc)
+{
+	const char *envp[] = {"DB_HOST=db", "DB_PASSWORD=it's \"x\"", "EMPTY=", "NL=a\nb", NULL};
+	struct env e;
+	struct buf out, log;
+	int rc;
+
+	buf_init(&out);
+	buf_init(&log);
+	env_load(&e, envp, fake_reader, config_file_capable);
+	log_capture(&log);
+	rc = template_expand("t", tmpl, &e, kind, redact, &out);
+	log_capture(NULL);
+	CHECK(rc == want_rc, "template [%s]: rc %d want %d (%s)", tmpl, rc, want_rc, buf_str(&log));
+	if (!rc && want)
+		CHECK(!strcmp(buf_str(&out), want), "template [%s]: got [%s] want [%s]", tmpl,
+		      buf_str(&out), want);
+	env_free(&e);
+	buf_free(&out);
+	buf_free(&log);
+}
+
+static void test_templates(void)
+{
+	template_case("host=${DB_HOST} x", TEMPLATE_INI, false, "host=db x", 0);
+	template_case("a = ${MISSING:-dflt}", TEMPLATE_INI, false, "a = dflt", 0);
+	template_case("a = ${EMPTY:-dflt}", TEMPLATE_INI, false, "a = dflt", 0);
+	template_case("a = ${MISSING}", TEMPLATE_INI, false, NULL, 78);
+	template_case("a = ${NL}", TEMPLATE_INI, false, NULL, 78);
+	template_case("a = ${DB_HOST", TEMPLATE_INI, false, NULL, 78);
+	template_case("cost $5 and $$HOME", TEMPLATE_INI, false, "cost $5 and $HOME", 0);
+	template_case("db = password='${DB_PASSWORD}'", TEMPLATE_INI, false,
+		      "db = password='it''s \"x\"'", 0);
+	template_case("\"app\" \"${DB_PASSWORD}\"", TEMPLATE_USERLIST, false,
+		      "\"app\" \"it's \"\"x\"\"\"", 0);
+	template_case("\"app\" \"${DB_PASSWORD}\"", TEMPLATE_USERLIST, true,
+		      "\"app\" \"<redacted>\"", 0);
+}
+
+static void collect(const char *user, const char *secret, void *arg)
+{
+	buf_printf(arg, "[%s|%s]", user, secret);
+}
+
+static void test_userlist_parse(void)
+{
+	struct buf b;
+
+	buf_init(&b);
+	CHECK(userlist_parse("; c\n\"a\" \"x\"\n  \"q\"\"u\" \"p\"\"w\"\n", collect, &b) == 2 &&
+		      !strcmp(buf_str(&b), "[a|x][q\"u|p\"w]"),
+	      "userlist parse: %s", buf_str(&b));
+	buf_free(&b);
+	buf_init(&b);
+	CHECK(userlist_parse("\"a\" \"x\"\n# hash comment\n\"b\" \"y\"\n", collect, &b) == -1 &&
+		      !strcmp(buf_str(&b), "[a|x]"),
+	      "a # line must stop parsing like pgbouncer does: %s", buf_str(&b));
+	buf_free(&b);
+}
+
+int main(int argc, char **argv)
+{
+	datadir = argc > 1 ? argv[1] : "tests/data";
+	each_row("quote.tsv", quote_row);
+	test_secrets();
+	each_row("urls.tsv", url_row);
+	test_url_split();
+	each_row("settings.tsv", settings_row);
+	test_settings_table();
+	test_env_cases();
+	test_templates();
+	test_userlist_parse();
+	printf("unit: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
