@@ -40,7 +40,7 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: all deps test unit integration demo san clean distclean
+.PHONY: all deps test unit demo san readme-settings clean distclean
 all: $(BIN)
 
 deps: $(DEPS)/.libpq.done
@@ -66,10 +66,15 @@ unit: $(UNIT)
 	$(UNIT) tests/data
 
 test: $(BIN) $(UNIT)
+	scripts/install-test-packages.sh
 	tests/run
 
 demo: $(BIN)
-	tests/demo
+	scripts/demo.sh
+
+# Regenerate the README settings table from the settings table in the binary.
+readme-settings: $(BIN)
+	scripts/readme-settings.sh $(BIN)
 
 san:
 	$(MAKE) FLAVOUR=host build/host/pgbouncer-entrypoint build/host/unit-tests

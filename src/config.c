@@ -544,11 +544,15 @@ static int check_value(bool ok, const struct upstream *u, const char *what, cons
 	return EX_CONFIG;
 }
 
-static int complete_upstream(struct upstream *u)
+/* NEED_HOST is false when the user's own pgbouncer.ini names the servers:
+ * then the variables only feed userlist.txt (and templates). */
+static int complete_upstream(struct upstream *u, bool need_host)
 {
 	const char *why = "";
 	int rc = 0;
 
+	if (!need_host && !u->host && !(u->host = strdup("-")))
+		return EX_CONFIG;
 	rc |= require(u->host, u, "host name", "DB_HOST");
 	rc |= require(u->user, u, "user name", "DB_USER");
 	if (!rc && !u->password) {
@@ -637,7 +641,8 @@ static int gather_upstreams(struct config *c, struct env *e, bool need)
 	if (alias && *alias && !c->up[0].alias && strstr(c->up[0].origin, "DSN") == NULL)
 		c->up[0].alias = strdup(alias);
 	for (size_t i = 0; i < c->nup; i++) {
-		if ((rc = complete_upstream(&c->up[i])) || (rc = check_self_loop(c, &c->up[i])))
+		if ((rc = complete_upstream(&c->up[i], need)) ||
+		    (need && (rc = check_self_loop(c, &c->up[i]))))
 			return rc;
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(c->up[i].alias, c->up[j].alias) == 0) {
