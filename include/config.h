@@ -20,6 +20,7 @@ struct upstream {
 	char *password;
 	char *sslmode;   /* from a URL's ?sslmode=, else NULL */
 	char *application_name;
+	bool userlist_md5; /* a supplied userlist holds an md5 hash for user */
 	char origin[64]; /* the variable(s) that defined it, for messages */
 	char pw_origin[64];
 };

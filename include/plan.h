@@ -28,7 +28,8 @@ struct plan {
 void plan_probe(struct plan *p, const char *dir);
 
 /* Fill both files.  Returns 0 or 78 after logging. */
-int plan_build(struct plan *p, const struct config *c, struct env *e, bool redact);
+/* Marks upstreams whose supplied userlist entry is an md5 hash. */
+int plan_build(struct plan *p, struct config *c, struct env *e, bool redact);
 void plan_free(struct plan *p);
 
 /* userlist.txt lines: "user" "secret" with "" for ", ; comments.  Calls FN

@@ -54,7 +54,7 @@ static int expand_file(struct outfile *f, const char *tmpl_path, struct env *e,
 }
 
 struct verify_ctx {
-	const struct config *c;
+	struct config *c;
 	const char *path;
 	int rc;
 };
@@ -66,8 +66,11 @@ static void verify_entry(const char *user, const char *secret, void *arg)
 	struct verify_ctx *v = arg;
 
 	for (size_t i = 0; i < v->c->nup; i++) {
-		const struct upstream *u = &v->c->up[i];
-		if (strcmp(u->user, user) != 0 || secret_matches(secret, user, u->password))
+		struct upstream *u = &v->c->up[i];
+		if (strcmp(u->user, user) != 0)
+			continue;
+		u->userlist_md5 = secret_classify(secret) == SECRET_MD5;
+		if (secret_matches(secret, user, u->password))
 			continue;
 		if (secret_classify(secret) == SECRET_MD5)
 			log_error("'%s': the md5 entry for \"%s\" does not match %s; it must be "
@@ -81,7 +84,7 @@ static void verify_entry(const char *user, const char *secret, void *arg)
 	}
 }
 
-static int keep_supplied_userlist(struct outfile *f, const struct config *c)
+static int keep_supplied_userlist(struct outfile *f, struct config *c)
 {
 	struct verify_ctx v = {c, f->path, 0};
 	size_t len;
@@ -100,7 +103,7 @@ static int keep_supplied_userlist(struct outfile *f, const struct config *c)
 	return v.rc;
 }
 
-static int plan_userlist(struct plan *p, const struct config *c, struct env *e, bool redact)
+static int plan_userlist(struct plan *p, struct config *c, struct env *e, bool redact)
 {
 	const char *dir = c->config_dir;
 	const char *auth_file = p->user_ini ? NULL : config_get(c, "auth_file");
@@ -121,7 +124,7 @@ static int plan_userlist(struct plan *p, const struct config *c, struct env *e, 
 	return 0;
 }
 
-int plan_build(struct plan *p, const struct config *c, struct env *e, bool redact)
+int plan_build(struct plan *p, struct config *c, struct env *e, bool redact)
 {
 	char tmpl[4096];
 	int rc;

@@ -65,6 +65,8 @@ class Postgres:
         self.port = free_port()
         self.encryption = encryption
         self.host = "127.0.0.1"
+        self.extra_conf = ""
+        self.hba_extra = ""
 
     def start(self):
         for d in (self.dir, self.sock):
@@ -76,15 +78,14 @@ class Postgres:
                                     "-U", "postgres", "-N"]),
                        check=True, capture_output=True)
         hba = self.dir / "pg_hba.conf"
-        hba.write_text(
-            "local all postgres trust\n"
+        hba.write_text("local all postgres trust\n" + (self.hba_extra or
             f"host all all 127.0.0.1/32 {self.encryption}\n"
-            f"host all all ::1/128 {self.encryption}\n")
+            f"host all all ::1/128 {self.encryption}\n"))
         conf = self.dir / "postgresql.conf"
         with conf.open("a") as f:
             f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
                     f"unix_socket_directories = '{self.sock}'\n"
-                    f"password_encryption = '{self.encryption}'\nfsync = off\n")
+                    f"password_encryption = '{self.encryption}'\nfsync = off\n" + self.extra_conf)
         self.ctl("start", "-w", "-l", str(self.dir / "log"))
 
     def ctl(self, *args):
@@ -216,3 +217,37 @@ def base_env(pg, user, password, db, port, **extra):
            "PGBOUNCER_UNIX_SOCKET_DIR": "", "PGBOUNCER_RUN_USER": run_user_spec()}
     env.update(extra)
     return env
+
+
+def make_tls_files(d, cn="localhost"):
+    """A CA and a server certificate for CN, made with the openssl CLI."""
+    d.mkdir(parents=True, exist_ok=True)
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True, cwd=d)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+         "-keyout", "ca.key", "-out", "ca.crt")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", "server.key",
+         "-out", "server.csr")
+    (d / "ext.cnf").write_text(f"subjectAltName=DNS:{cn}\n")
+    ossl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt")
+    if os.geteuid() == 0:
+        uid, gid = run_user_ids()
+        for f in d.iterdir():
+            os.chown(f, uid, gid)
+    os.chmod(d / "server.key", 0o600)
+    return d
+
+
+@pytest.fixture(scope="session")
+def pg_tls(workdir):
+    p = Postgres(workdir / "tls")
+    tls = make_tls_files(workdir / "tls-files")
+    p.extra_conf = (f"ssl = on\nssl_cert_file = '{tls}/server.crt'\n"
+                    f"ssl_key_file = '{tls}/server.key'\n")
+    p.hba_extra = ("hostssl all all 127.0.0.1/32 scram-sha-256\n"
+                   "hostssl all all ::1/128 scram-sha-256\n")
+    p.ca_file = tls / "ca.crt"
+    p.start()
+    yield p
+    p.stop()

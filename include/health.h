@@ -1,0 +1,22 @@
+/* `health` and `client-url`: what a shell-less image offers its probes and
+ * its applications. */
+#ifndef PGBE_HEALTH_H
+#define PGBE_HEALTH_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+#include "config.h"
+
+/* Value of KEY in the [pgbouncer] section of an ini TEXT (pgbouncer's
+ * syntax: last one wins, values run to the end of the line). */
+bool ini_value(const char *text, const char *key, struct buf *out);
+
+/* 0 when the local pgbouncer answers within 2 s; with DEEP, also a query
+ * through a pooled server connection.  1 otherwise (Docker's "unhealthy"). */
+int health_check(const struct config *c, const char *config_dir, bool deep);
+
+/* The DATABASE_URL of each pool for applications reaching it as HOST. */
+void client_urls(const struct config *c, const char *host, struct buf *out);
+
+#endif

@@ -1,0 +1,29 @@
+/* Handing off to pgbouncer: scrub secrets from the environment, raise the
+ * open-files limit, drop privileges, exec.  pgbouncer then is PID 1 and
+ * receives signals directly. */
+#ifndef PGBE_LAUNCH_H
+#define PGBE_LAUNCH_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "fileio.h"
+
+/* Does this variable carry or point to a secret?  Removed before exec. */
+bool launch_is_secret_env(const char *name);
+
+/* ENVP without the secret variables (a new NULL-terminated array). */
+char **launch_scrub_env(char *const *envp);
+
+/* File descriptors pgbouncer may need: clients, server connections, spare. */
+unsigned long launch_fd_need(const struct config *c);
+
+/* Raise RLIMIT_NOFILE's soft limit towards NEED; warn when the hard limit is
+ * lower.  Never fails. */
+void launch_raise_nofile(unsigned long need);
+
+/* exec ARGV (PATH search like execvp, with ENVP).  Returns only on failure:
+ * 127 not found, 126 not executable. */
+int launch_exec(char *const *argv, char *const *envp);
+
+#endif

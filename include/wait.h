@@ -1,0 +1,52 @@
+/* Waiting for the upstream like a client: a real libpq login with the
+ * configured sslmode, retried against one monotonic deadline. */
+#ifndef PGBE_WAIT_H
+#define PGBE_WAIT_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+/* Set by the SIGTERM/SIGINT handler that wait_install_signals installs. */
+extern volatile sig_atomic_t wait_stop_signal;
+
+/* Handlers without SA_RESTART, so a blocking poll() returns at once: as PID 1
+ * in a container, nothing else would end the wait (scratch-gotchas 1). */
+void wait_install_signals(void);
+void wait_restore_signals(void);
+
+enum attempt_result {
+	ATTEMPT_OK,
+	ATTEMPT_RETRY,   /* not reachable yet, or starting up */
+	ATTEMPT_REFUSED, /* the server answered no: 77 */
+	ATTEMPT_STOPPED, /* a signal arrived */
+	ATTEMPT_WRONG_SECRET, /* login fine, but pgbouncer's userlist cannot work: 78 */
+};
+
+/* What a failed login's message means (pure: libpq's and the server's
+ * English texts).  Unknown text gives ATTEMPT_RETRY with *known false. */
+enum attempt_result wait_classify(const char *message, bool *known, const char **hint);
+
+/* Every upstream of C answers a login before TIMEOUT seconds from now.
+ * Returns 0, 69 (deadline), 77 (refused), 78, or 128+signal. */
+int wait_upstreams(const struct config *c, long timeout);
+
+/* Refuse an upstream whose address is this machine's own on listen_port
+ * (the seed's DB_HOST=pgbouncer-test).  Returns 0 or 78. */
+int wait_check_not_self(const struct config *c);
+
+/* A libpq login that gives up at DEADLINE (now_ms() clock) or on a signal:
+ * NULL then; else a connection to check with PQstatus and PQfinish. */
+struct pg_conn;
+struct pg_conn *wait_connect(const char *const *keys, const char *const *vals,
+			     long long deadline);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+long long now_ms(void);
+
+/* Non-blocking TCP or Unix-socket connect to HOST:PORT, at most TIMEOUT_MS.
+ * True when something accepts. */
+bool port_accepts(const char *host, const char *port, int timeout_ms);
+
+#endif

@@ -1,0 +1,124 @@
+#include "launch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "template.h"
+
+#define EX_NOEXEC 126
+#define EX_NOTFOUND 127
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+bool launch_is_secret_env(const char *name)
+{
+	size_t n = strlen(name);
+
+	return is_secret_var(name) || (n > 5 && !strcmp(name + n - 5, "_FILE")) ||
+	       !strcmp(name, "PGPASSFILE");
+}
+
+char **launch_scrub_env(char *const *envp)
+{
+	size_t n = 0, k = 0;
+	char **out;
+
+	while (envp && envp[n])
+		n++;
+	out = calloc(n + 1, sizeof(char *));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char name[256];
+		size_t len = strcspn(envp[i], "=");
+		if (len >= sizeof(name))
+			continue;
+		memcpy(name, envp[i], len);
+		name[len] = '\0';
+		if (!launch_is_secret_env(name))
+			out[k++] = envp[i];
+	}
+	out[k] = NULL;
+	return out;
+}
+
+static unsigned long setting_num(const struct config *c, const char *name, unsigned long dflt)
+{
+	const char *v = config_get(c, name);
+
+	return v ? strtoul(v, NULL, 10) : dflt;
+}
+
+/* pgbouncer's own rule of thumb: max_client_conn + pool size x databases x
+ * users, plus the reserve pools and a margin for listeners and logs. */
+unsigned long launch_fd_need(const struct config *c)
+{
+	unsigned long users = 0, dbs = c->nup ? c->nup : 1;
+
+	for (size_t i = 0; i < c->nup; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen |= strcmp(c->up[i].user, c->up[j].user) == 0;
+		users += !seen;
+	}
+	if (!users)
+		users = 1;
+	return setting_num(c, "max_client_conn", 100) +
+	       (setting_num(c, "default_pool_size", 20) + setting_num(c, "reserve_pool_size", 0)) *
+		       dbs * users +
+	       64;
+}
+
+void launch_raise_nofile(unsigned long need)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		log_warn("max_client_conn and the pools need about %lu open files, but the hard "
+			 "limit is %lu: raise it (docker run --ulimit nofile=%lu:%lu) or lower "
+			 "MAX_CLIENT_CONN", need, (unsigned long)rl.rlim_max, need, need);
+		rl.rlim_cur = rl.rlim_max;
+	} else {
+		rl.rlim_cur = need;
+	}
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("could not raise the open-files limit to %lu: %s",
+			 (unsigned long)rl.rlim_cur, strerror(errno));
+}
+
+int launch_exec(char *const *argv, char *const *envp)
+{
+	const char *path = NULL;
+	char full[4096];
+	bool denied = false;
+
+	if (strchr(argv[0], '/')) {
+		execve(argv[0], argv, envp);
+		denied = errno != ENOENT;
+	} else {
+		for (size_t i = 0; envp[i]; i++)
+			if (!strncmp(envp[i], "PATH=", 5))
+				path = envp[i] + 5;
+		if (!path || !*path)
+			path = DEFAULT_PATH;
+		for (const char *p = path; *p;) {
+			size_t len = strcspn(p, ":");
+			snprintf(full, sizeof(full), "%.*s/%s", (int)len, len ? p : ".", argv[0]);
+			execve(full, argv, envp);
+			/* like a shell: a PATH entry we cannot search is "not found";
+			 * a file that is there but will not run is "not executable" */
+			if (errno != ENOENT && errno != ENOTDIR && access(full, F_OK) == 0)
+				denied = true;
+			p += len + (p[len] == ':');
+		}
+	}
+	log_error("could not execute \"%s\": %s", argv[0],
+		  denied ? "permission denied or not an executable" : "not found");
+	return denied ? EX_NOEXEC : EX_NOTFOUND;
+}
