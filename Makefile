@@ -5,6 +5,7 @@
 #                   and pgbouncer (tests/run)
 #   make demo       a throwaway PostgreSQL + pgbouncer configured by the binary
 #   make san        the same sources, host glibc build with ASan + UBSan
+#   make bench      wait detection latency and stop latency (medians)
 #
 # Dependencies (OpenSSL, libpq) are built once from Debian's source packages
 # into build/deps-<flavour> by scripts/build-deps.sh.
@@ -40,7 +41,7 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: all deps test unit demo san readme-settings clean distclean
+.PHONY: all deps test unit demo san bench readme-settings clean distclean
 all: $(BIN)
 
 deps: $(DEPS)/.libpq.done
@@ -71,6 +72,11 @@ test: $(BIN) $(UNIT)
 
 demo: $(BIN)
 	scripts/demo.sh
+
+# Benchmarks: medians from one run, printed, never asserted.
+bench: $(BIN)
+	scripts/install-test-packages.sh
+	/usr/bin/python3 bench/wait_latency.py
 
 # Regenerate the README settings table from the settings table in the binary.
 readme-settings: $(BIN)

@@ -26,8 +26,11 @@ pgport=$(free_port)
 port=$(free_port)
 password=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(12) + "@:/?#")')
 
+printf '%s\n' "$password" >"$demo/pwfile"
+[ "$(id -u)" = 0 ] && chown postgres: "$demo/pwfile"
 "${asuser[@]}" "$pgbin/initdb" -D "$demo/pg" -A scram-sha-256 -U postgres \
-	--pwfile=<(echo "$password") -N >/dev/null
+	--pwfile="$demo/pwfile" -N >/dev/null
+rm -f "$demo/pwfile"
 cat >>"$demo/pg/postgresql.conf" <<CONF
 port = $pgport
 listen_addresses = '127.0.0.1'
