@@ -6,6 +6,7 @@
 #   make demo       a throwaway PostgreSQL + pgbouncer configured by the binary
 #   make san        the same sources, host glibc build with ASan + UBSan
 #   make bench      wait detection latency and stop latency (medians)
+#   make image      the FROM scratch images on the local Docker engine
 #
 # Dependencies (OpenSSL, libpq) are built once from Debian's source packages
 # into build/deps-<flavour> by scripts/build-deps.sh.
@@ -41,8 +42,21 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: all deps test unit demo san bench readme-settings clean distclean
+.PHONY: all deps test unit demo san bench image dockerfile readme-settings clean distclean
 all: $(BIN)
+
+# A static pgbouncer (newest that Debian's stable source packages offer),
+# linked against the same static OpenSSL, for the pgbouncer image.
+PGBOUNCER_BIN := $(OUT)/pgbouncer
+$(PGBOUNCER_BIN): | $(DEPS)/.libpq.done
+	scripts/build-deps.sh $(DEPS) $(CC) pgbouncer
+	cp $(DEPS)/bin/pgbouncer $@
+	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
+
+# The two FROM scratch images (see docker/): pgbouncer-entrypoint:latest and
+# pgbouncer-entrypoint:init, plus version tags.
+image: $(BIN) $(PGBOUNCER_BIN)
+	scripts/build-images.sh $(VERSION)
 
 deps: $(DEPS)/.libpq.done
 $(DEPS)/.libpq.done:
@@ -66,7 +80,7 @@ $(UNIT): tests/unit.c $(OBJ)
 unit: $(UNIT)
 	$(UNIT) tests/data
 
-test: $(BIN) $(UNIT)
+test: $(BIN) $(UNIT) $(PGBOUNCER_BIN)
 	scripts/install-test-packages.sh
 	tests/run
 
@@ -77,6 +91,11 @@ demo: $(BIN)
 bench: $(BIN)
 	scripts/install-test-packages.sh
 	/usr/bin/python3 bench/wait_latency.py
+
+# docker/Dockerfile = the builder stage + the final stages that `make image`
+# uses too, so what the tests run is what users build.
+dockerfile:
+	cat docker/builder.Dockerfile docker/final.Dockerfile >docker/Dockerfile
 
 # Regenerate the README settings table from the settings table in the binary.
 readme-settings: $(BIN)

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Build the static dependencies (OpenSSL, libpq + libpgcommon + libpgport) from
-# Debian's source packages into a cache directory.
+# Build static dependencies from Debian's source packages into a cache.
 #
-#   scripts/build-deps.sh PREFIX CC
+#   scripts/build-deps.sh PREFIX CC [pgbouncer]
 #
-# PREFIX is e.g. build/deps-musl; CC is musl-gcc for the shipped binary or gcc
-# for the sanitizer host build.  A stamp file per library makes a second run a
-# no-op.  Nothing here names a mirror: the deb-src entries are derived from the
-# machine's own apt sources.
+# Always: OpenSSL and libpq (+ libpgcommon, libpgport) of this Debian release.
+# With "pgbouncer": also libevent and pgbouncer, the newest versions that the
+# current stable release offers, linked into PREFIX/bin/pgbouncer.
+# PREFIX is e.g. build/deps-musl; CC is musl-gcc for what ships, gcc for the
+# sanitizer host build.  A stamp file per library makes a second run a no-op.
 set -euo pipefail
 
 prefix=$(realpath -m "$1")
 cc=$2
+what=${3:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
 dl="$top/build/src"            # downloaded source packages, shared by all prefixes
 work="$prefix/work"
@@ -19,44 +20,67 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 log() { printf 'build-deps: %s\n' "$*" >&2; }
 
-# Source packages and the versions to try, newest first.  The mirror serves
-# some versions' files and not others, so each candidate is tried in turn.
-candidates() {
-	apt-cache showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -u -r -V
-}
+# Source packages come through a private apt configuration under build/apt:
+# deb-src stanzas derived from the machine's own Debian sources (the stanzas
+# whose Suites name this release), for this release and for the current
+# "stable" release.  The machine's apt configuration is not touched, and no
+# mirror name is written anywhere: the URIs are the machine's.
+aptdir="$top/build/apt"
+apt_opts=(-o "Dir::Etc::SourceList=$aptdir/sources.list"
+	-o "Dir::Etc::SourceParts=$aptdir/sources.list.d"
+	-o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
+	-o "APT::Sandbox::User=root")
+codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 
-ensure_deb_src() {
-	if [ -n "$(apt-cache showsrc openssl 2>/dev/null | head -1)" ]; then
-		return 0
-	fi
-	if [ "$(id -u)" != 0 ]; then
-		log "no deb-src entries in the apt sources; as root this script adds them"
-		exit 1
-	fi
-	log "adding deb-src entries derived from the existing apt sources"
-	# Only the distribution's own stanzas (their Suites name this release), so
-	# third-party repositories without sources do not break apt-get update.
-	local f out=/etc/apt/sources.list.d/pgbouncer-entrypoint-src codename
-	codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+derive_sources() {
+	local f
 	for f in /etc/apt/sources.list.d/*.sources; do
-		case $f in "$out.sources") continue ;; esac
 		[ -e "$f" ] || continue
-		awk -v RS= -v ORS='\n\n' -v c="$codename" \
-			'/(^|\n)Types:[^\n]*deb/ && $0 ~ "(^|\n)Suites:[^\n]*" c {
-				sub(/(^|\n)Types:[^\n]*/, "\nTypes: deb-src"); print }' "$f"
-	done >"$out.sources.tmp"
-	mv "$out.sources.tmp" "$out.sources"
-	if [ -f /etc/apt/sources.list ]; then
-		sed -n "s/^deb \\(.* $codename\\)/deb-src \\1/p" /etc/apt/sources.list >"$out.list"
-	fi
-	apt-get update -qq
+		awk -v RS= -v c="$codename" '
+			$0 ~ "(^|\n)Suites:[^\n]*" c {
+				n = split($0, lines, "\n")
+				for (i = 1; i <= n; i++) {
+					l = lines[i]
+					if (l ~ /^Types:/)
+						l = "Types: deb-src"
+					else if (l ~ /^Suites:/) {
+						s = l; sub(/^Suites:/, "", s); gsub(c, "stable", s); l = l s
+					}
+					print l
+				}
+				print ""
+			}' "$f"
+	done
 }
 
-# fetch PACKAGE -> prints the path of the upstream tarball that downloaded
+apt_setup() {
+	[ -f "$aptdir/.updated" ] && return 0
+	mkdir -p "$aptdir/sources.list.d" "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
+	derive_sources >"$aptdir/sources.list.d/debian-src.sources"
+	: >"$aptdir/sources.list"
+	if [ -f /etc/apt/sources.list ]; then
+		sed -n "s/^deb \(.*\) $codename\(.*\)$/deb-src \1 $codename\2\ndeb-src \1 stable\2/p" \
+			/etc/apt/sources.list >"$aptdir/sources.list"
+	fi
+	log "reading the source package lists"
+	apt-get "${apt_opts[@]}" update -qq
+	touch "$aptdir/.updated"
+}
+
+# candidates PACKAGE SUITE-REGEX: versions the lists offer, newest first
+candidates() {
+	apt-cache "${apt_opts[@]}" madison "$1" 2>/dev/null |
+		awk -F'|' -v re="$2" '$3 ~ /Sources/ && $3 ~ re { gsub(/ /, "", $2); print $2 }' |
+		sort -u -r -V
+}
+
+# fetch PACKAGE SUITE-REGEX -> path of the upstream tarball of the newest
+# version that downloads.  The mirror serves some versions' files and not
+# others, so each candidate is tried in turn.
 fetch() {
 	local pkg=$1 v upver f
 	mkdir -p "$dl"
-	for v in $(candidates "$pkg"); do
+	for v in $(candidates "$pkg" "$2"); do
 		upver=${v#*:}
 		upver=${upver%-*}
 		# A version counts only when its .dsc and upstream tarball are both
@@ -67,7 +91,7 @@ fetch() {
 			return 0
 		fi
 		log "downloading $pkg $v"
-		if (cd "$dl" && apt-get source --download-only -qq "$pkg=$v" >/dev/null 2>&1); then
+		if (cd "$dl" && apt-get "${apt_opts[@]}" source --download-only -qq "$pkg=$v" >/dev/null 2>&1); then
 			f=$(ls "$dl/${pkg}_${upver}".orig.tar.* | grep -v '\.asc$' | head -1)
 			echo "$f"
 			return 0
@@ -98,7 +122,7 @@ kernel_headers() {
 build_openssl() {
 	[ -f "$prefix/.openssl.done" ] && return 0
 	local src kh
-	src=$(fetch openssl)
+	src=$(fetch openssl "$codename")
 	kh=$(kernel_headers)
 	log "building OpenSSL from $(basename "$src")"
 	unpack "$src" "$work/openssl"
@@ -116,9 +140,8 @@ build_openssl() {
 
 build_libpq() {
 	[ -f "$prefix/.libpq.done" ] && return 0
-	local src kh pkg
-	pkg=$(apt-cache showsrc postgresql-15 >/dev/null 2>&1 && echo postgresql-15)
-	src=$(fetch "${pkg:-postgresql-15}")
+	local src kh
+	src=$(fetch postgresql-15 "$codename")
 	kh=$(kernel_headers)
 	log "building libpq from $(basename "$src")"
 	unpack "$src" "$work/postgresql"
@@ -143,7 +166,52 @@ build_libpq() {
 	touch "$prefix/.libpq.done"
 }
 
-ensure_deb_src
+build_libevent() {
+	[ -f "$prefix/.libevent.done" ] && return 0
+	local src kh
+	src=$(fetch libevent ".")
+	kh=$(kernel_headers)
+	log "building libevent from $(basename "$src")"
+	unpack "$src" "$work/libevent"
+	(
+		cd "$work/libevent"
+		CC="$cc" ./configure --prefix="$prefix" --disable-shared --enable-static \
+			--disable-openssl --disable-samples --disable-libevent-regress \
+			--disable-debug-mode CFLAGS="-O2 -isystem $kh" >/dev/null
+		make -j"$jobs" >/dev/null 2>&1
+		make install >/dev/null 2>&1
+	)
+	touch "$prefix/.libevent.done"
+}
+
+# Without c-ares pgbouncer resolves with libevent's evdns, which reads
+# /etc/resolv.conf itself: what a scratch container has (Docker mounts it).
+build_pgbouncer() {
+	[ -f "$prefix/.pgbouncer.done" ] && return 0
+	local src kh
+	src=$(fetch pgbouncer ".")
+	kh=$(kernel_headers)
+	log "building pgbouncer from $(basename "$src")"
+	unpack "$src" "$work/pgbouncer"
+	(
+		cd "$work/pgbouncer"
+		./configure CC="$cc" CFLAGS="-O2 -isystem $kh" LDFLAGS="-static" \
+			LIBEVENT_CFLAGS="-I$prefix/include" LIBEVENT_LIBS="-L$prefix/lib -levent" \
+			--with-openssl="$prefix" --without-cares --without-pam \
+			--without-systemd --prefix="$prefix" >/dev/null
+		make -j"$jobs" >/dev/null
+		mkdir -p "$prefix/bin"
+		cp pgbouncer "$prefix/bin/pgbouncer"
+		strip "$prefix/bin/pgbouncer"
+	)
+	touch "$prefix/.pgbouncer.done"
+}
+
+apt_setup
 build_openssl
 build_libpq
+if [ "$what" = pgbouncer ]; then
+	build_libevent
+	build_pgbouncer
+fi
 log "dependencies ready in $prefix"

@@ -110,8 +110,9 @@ int main(int argc, char **argv)
 	writes = opt.cmd == CMD_RUN || opt.cmd == CMD_RENDER || opt.cmd == CMD_INIT ||
 		 opt.cmd == CMD_CHECK;
 	plan_probe(&plan, opt.config_dir);
+	/* health --deep needs only the user and password of the upstream */
 	if ((rc = config_build(&cfg, &env, opt.config_dir,
-			       writes ? !plan.user_ini : opt.cmd != CMD_HEALTH || opt.deep)))
+			       writes ? !plan.user_ini : opt.cmd != CMD_HEALTH)))
 		return opt.cmd == CMD_HEALTH ? 1 : rc;
 	if (!writes && opt.cmd != CMD_WAIT)
 		return report(&opt, &cfg);

@@ -1,0 +1,13 @@
+# Build from source with plain `docker build -f docker/Dockerfile .` on a
+# machine that can pull debian:bookworm and reach Debian's mirrors.
+# Generated parts: this file + docker/final.Dockerfile = docker/Dockerfile
+# (make dockerfile; a test checks they agree).
+ARG BUILDER_IMAGE=debian:bookworm
+FROM ${BUILDER_IMAGE} AS dist
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      make gcc libc6-dev musl-tools dpkg-dev file ca-certificates perl xz-utils bzip2 \
+ && rm -rf /var/lib/apt/lists/*
+COPY . /src
+WORKDIR /src
+RUN make build/pgbouncer-entrypoint build/pgbouncer && scripts/stage-rootfs.sh /out

@@ -1,0 +1,301 @@
+"""Docker tier: the FROM scratch images on the real Docker engine, with a
+PostgreSQL test image built here from Debian's packages (nothing is pulled).
+Skipped, loudly, when `docker info` fails."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import uuid
+
+import pytest
+
+from conftest import ROOT, free_port
+
+VERSION = [l.split('"')[1] for l in (ROOT / "include/version.h").read_text().splitlines()
+           if "PGBE_VERSION" in l and '"' in l][0]
+PASSWORD = "p@ss:w/rd?#% 'x\"y\\z"
+TAG = uuid.uuid4().hex[:8]
+
+
+def sh(*args, check=True, timeout=600, **kw):
+    p = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode:
+        raise AssertionError(f"{' '.join(args)}: exit {p.returncode}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def docker(*args, **kw):
+    return sh("docker", *args, **kw)
+
+
+def docker_available():
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+if not docker_available():
+    print("\n*** DOCKER TIER SKIPPED: `docker info` failed; no image was tested ***\n")
+    pytest.skip("DOCKER TIER SKIPPED: docker info failed", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def images():
+    sh(str(ROOT / "scripts/build-images.sh"), VERSION)
+    sh(str(ROOT / "scripts/debian-rootfs.sh"), "pgbe-debian:bookworm", timeout=1200)
+    d = ROOT / "tests/docker"
+    docker("build", "-q", "-f", str(d / "postgres.Dockerfile"), "-t", "pgbe-test-postgres:15",
+           str(d), timeout=1200)
+    docker("build", "-q", "-f", str(d / "debian-pgbouncer.Dockerfile"), "-t",
+           "pgbe-test-debian-pgbouncer", str(d), timeout=1200)
+    return True
+
+
+@pytest.fixture(scope="module")
+def net(images):
+    name = f"pgbe-{TAG}"
+    docker("network", "create", name)
+    yield name
+    for cid in docker("ps", "-aq", "--filter", f"label=pgbe-test={TAG}").stdout.split():
+        docker("rm", "-f", "-v", cid, check=False)
+    docker("network", "rm", name, check=False)
+
+
+def run_container(net, image, *args, name=None, env=None, opts=()):
+    cmd = ["run", "-d", "--network", net, "--label", f"pgbe-test={TAG}"]
+    if name:
+        cmd += ["--name", f"{name}-{TAG}", "--network-alias", name]
+    for k, v in (env or {}).items():
+        cmd += ["-e", f"{k}={v}"]
+    cmd += list(opts) + [image] + list(args)
+    return docker(*cmd).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def db(net):
+    cid = run_container(net, "pgbe-test-postgres:15", name="db",
+                        env={"APP_USER": "app", "APP_PASSWORD": PASSWORD, "APP_DB": "app"})
+    deadline = time.monotonic() + 120
+    while docker("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip() != "healthy":
+        assert time.monotonic() < deadline, docker("logs", cid).stderr
+        time.sleep(0.5)
+    return "db"
+
+
+def pool_env(**extra):
+    env = {"DB_HOST": "db", "DB_NAME": "app", "DB_USER": "app", "DB_PASSWORD": PASSWORD,
+           "SERVER_TLS_SSLMODE": "disable"}
+    env.update(extra)
+    return env
+
+
+def client_query(net, host, sql="select current_user || '@' || current_database()", tries=60):
+    url = (f"postgresql://app:{urllib.parse.quote(PASSWORD, safe='')}@{host}:6432/app")
+    last = None
+    for _ in range(tries):
+        last = docker("run", "--rm", "--network", net, "--label", f"pgbe-test={TAG}",
+                      "--entrypoint", "psql", "pgbe-test-postgres:15", url, "-Atc", sql,
+                      check=False)
+        if last.returncode == 0:
+            return last.stdout.strip()
+        time.sleep(1)
+    raise AssertionError(f"no answer through {host}: {last.stderr}")
+
+
+def container_pid(cid):
+    return int(docker("inspect", "-f", "{{.State.Pid}}", cid).stdout)
+
+
+def process_ids(pid):
+    status = pathlib.Path(f"/proc/{pid}/status").read_text()
+    fields = dict(l.split(":", 1) for l in status.splitlines() if ":" in l)
+    return fields["Name"].strip(), int(fields["Uid"].split()[0]), int(fields["Gid"].split()[0])
+
+
+def test_image_sizes_within_targets(images):
+    sizes = {t: int(docker("image", "inspect", "-f", "{{.Size}}", f"pgbouncer-entrypoint:{t}").stdout)
+             for t in ("latest", "init", VERSION, f"{VERSION}-init")}
+    print(f"\nimage sizes: pgbouncer-entrypoint:latest {sizes['latest'] / 1e6:.2f} MB, "
+          f":init {sizes['init'] / 1e6:.2f} MB")
+    assert sizes["latest"] <= 10_000_000 and sizes["init"] <= 5_000_000
+
+
+def test_images_have_no_shell_and_run_as_non_root(images):
+    for tag in ("latest", "init"):
+        cfg = json.loads(docker("image", "inspect", "-f", "{{json .Config}}",
+                                f"pgbouncer-entrypoint:{tag}").stdout)
+        assert cfg["User"] == "70:70" and cfg["Entrypoint"] == ["/pgbouncer-entrypoint"]
+        cid = docker("create", f"pgbouncer-entrypoint:{tag}").stdout.strip()
+        files = sh("sh", "-c", f"docker export {cid} | tar t").stdout.split()
+        docker("rm", cid)
+        assert "pgbouncer-entrypoint" in files
+        assert not [f for f in files if f.endswith(("bin/sh", "bin/bash", "bin/busybox"))]
+    latest = json.loads(docker("image", "inspect", "-f", "{{json .Config}}",
+                               "pgbouncer-entrypoint:latest").stdout)
+    assert latest["StopSignal"] == "SIGINT"
+    assert latest["Healthcheck"]["Test"] == ["CMD", "/pgbouncer-entrypoint", "health"]
+    assert latest["Labels"]["org.opencontainers.image.version"] == VERSION
+
+
+def test_pool_serves_client_in_another_container_by_service_name(net, db):
+    cid = run_container(net, "pgbouncer-entrypoint:latest", name="pool1", env=pool_env())
+    assert client_query(net, "pool1") == "app@app", docker("logs", cid).stderr
+    # and the image's own health check turns healthy
+    deadline = time.monotonic() + 60
+    while docker("inspect", "-f", "{{.State.Health.Status}}", cid).stdout.strip() != "healthy":
+        assert time.monotonic() < deadline, "never healthy"
+        time.sleep(1)
+
+
+@pytest.mark.parametrize("opts", [["--user", "12345:0"],
+                                  ["--user", "12345:0", "--read-only", "--tmpfs", "/tmp",
+                                   "--tmpfs", "/etc/pgbouncer"]],
+                         ids=["arbitrary-uid", "arbitrary-uid-read-only"])
+def test_arbitrary_uid_and_read_only_root(net, db, opts):
+    name = "pool-ro" if "--read-only" in opts else "pool-uid"
+    cid = run_container(net, "pgbouncer-entrypoint:latest", name=name, env=pool_env(), opts=opts)
+    assert client_query(net, name) == "app@app", docker("logs", cid).stderr
+    comm, uid, gid = process_ids(container_pid(cid))
+    assert (comm, uid, gid) == ("pgbouncer", 12345, 0)
+
+
+def test_started_as_root_drops_privileges(net, db):
+    cid = run_container(net, "pgbouncer-entrypoint:latest", name="pool-root", env=pool_env(),
+                        opts=["--user", "0:0"])
+    assert client_query(net, "pool-root") == "app@app", docker("logs", cid).stderr
+    comm, uid, gid = process_ids(container_pid(cid))
+    assert comm == "pgbouncer" and uid == 70 and gid == 70
+    environ = pathlib.Path(f"/proc/{container_pid(cid)}/environ").read_bytes().decode()
+    assert PASSWORD not in environ and "DB_PASSWORD" not in environ
+
+
+@pytest.mark.parametrize("consumer", ["static", "debian"])
+def test_init_image_renders_into_volume_for_a_stock_pgbouncer(net, db, consumer):
+    vol = f"pgbe-cfg-{consumer}-{TAG}"
+    try:
+        init = docker("run", "--rm", "--network", net, "-v", f"{vol}:/etc/pgbouncer",
+                      *sum((["-e", f"{k}={v}"] for k, v in pool_env().items()), []),
+                      "pgbouncer-entrypoint:init")
+        assert "accepts logins" in init.stderr
+        if consumer == "static":
+            image, opts = "pgbouncer-entrypoint:latest", ["--entrypoint", "/usr/bin/pgbouncer"]
+        else:
+            image, opts = "pgbe-test-debian-pgbouncer", []
+        name = f"stock-{consumer}"
+        cid = run_container(net, image, *(["/etc/pgbouncer/pgbouncer.ini"] if opts else []),
+                            name=name, opts=["-v", f"{vol}:/etc/pgbouncer:ro"] + opts)
+        assert client_query(net, name) == "app@app", docker("logs", cid).stderr
+        version = docker("logs", cid).stderr
+        assert ("PgBouncer 1.18" in version) == (consumer == "debian")
+    finally:
+        for cid in docker("ps", "-aq", "--filter", f"volume={vol}").stdout.split():
+            docker("rm", "-f", cid, check=False)
+        docker("volume", "rm", vol, check=False)
+
+
+def test_docker_stop_ends_within_grace_period(net, db):
+    cid = run_container(net, "pgbouncer-entrypoint:latest", name="pool-stop", env=pool_env())
+    client_query(net, "pool-stop")
+    url = f"postgresql://app:{urllib.parse.quote(PASSWORD, safe='')}@pool-stop:6432/app"
+    # an idle client stays connected: psql reading an open stdin
+    docker("run", "-d", "-i", "--network", net, "--label", f"pgbe-test={TAG}",
+           "--entrypoint", "psql", "pgbe-test-postgres:15", url)
+    time.sleep(1)
+    t = time.monotonic()
+    docker("stop", "-t", "20", cid)
+    took = time.monotonic() - t
+    state = json.loads(docker("inspect", "-f", "{{json .State}}", cid).stdout)
+    print(f"\ndocker stop took {took:.2f} s, exit code {state['ExitCode']}")
+    assert not state["OOMKilled"] and state["ExitCode"] != 137  # not SIGKILLed at the deadline
+
+
+def test_wrong_credentials_never_start_pgbouncer(net, db):
+    cid = run_container(net, "pgbouncer-entrypoint:latest", name="pool-bad",
+                        env=pool_env(DB_PASSWORD="Not-The-Password"))
+    code = int(docker("wait", cid, timeout=120).stdout.strip())
+    logs = docker("logs", cid)
+    out = logs.stdout + logs.stderr
+    assert code == 77, out
+    assert "password authentication failed" in out and "Not-The-Password" not in out
+    assert "process up" not in out and "listening on" not in out  # pgbouncer never ran
+    health = json.loads(docker("inspect", "-f", "{{json .State.Health}}", cid).stdout)
+    assert health is None or health["Status"] != "healthy"
+
+
+COMPOSE = shutil.which("docker-compose")
+
+
+def compose_project(tmp, files, env, name):
+    base = ["docker-compose", "-p", name, "--env-file", str(tmp / ".env")]
+    for f in files:
+        base += ["-f", str(f)]
+    (tmp / ".env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    return base
+
+
+@pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
+@pytest.mark.parametrize("example,web,extra", [
+    ("docker-compose.staging.yml", "web-test", {}),
+    ("docker-compose.prod.yml", "web", {}),
+    ("docker-compose.init.yml", "web", {}),
+    ("docker-compose.init.yml", "web", {"PGBOUNCER_IMAGE": "pgbe-test-debian-pgbouncer",
+                                        "PGBOUNCER_BIN": "/usr/sbin/pgbouncer"}),
+], ids=["staging", "prod", "init", "init-debian-pgbouncer"])
+def test_compose_example_comes_up_and_serves(images, example, web, extra):
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-compose-"))
+    shutil.copytree(ROOT / "compose-examples", tmp, dirs_exist_ok=True)
+    shutil.copy(ROOT / "tests/docker/compose.db.yml", tmp)
+    secret = tmp / "secrets" / "db_password.txt"
+    secret.write_text(PASSWORD)
+    os.chmod(secret, 0o644)
+    pool = {"docker-compose.staging.yml": "pgbouncer-test",
+            "docker-compose.prod.yml": "pgbouncer-prod"}.get(example, "pgbouncer")
+    env = {"DB_HOST": "db", "DB_PORT": "5432", "DB_NAME": "app", "DB_USER": "app",
+           "DB_SSLMODE": "disable", "WEB_IMAGE": "pgbe-test-postgres:15",
+           "PGBOUNCER_HOST_PORT": str(free_port()), "DATABASE_URL": "unset"}
+    env.update(extra)
+    name = f"pgbe{TAG}{example.split('.')[1]}{len(extra)}"
+    cmd = compose_project(tmp, [tmp / example, tmp / "compose.db.yml"], env, name)
+    try:
+        # the URL applications use, as the example's comment says to get it
+        svc = "pgbouncer-init" if "init" in example else pool
+        url = sh(*cmd, "run", "--rm", "--no-deps", svc, "client-url", "--host", pool,
+                 cwd=tmp).stdout.strip()
+        assert url.startswith("postgresql://app:p%40ss%3Aw%2Frd")
+        env["DATABASE_URL"] = url.replace("$", "$$")
+        cmd = compose_project(tmp, [tmp / example, tmp / "compose.db.yml"], env, name)
+        sh(*cmd, "up", "-d", cwd=tmp, timeout=300)
+        cid = sh(*cmd, "ps", "-q", web, cwd=tmp).stdout.strip()
+        code = int(docker("wait", cid, timeout=180).stdout.strip())
+        logs = docker("logs", cid)
+        assert code == 0 and "app|app" in logs.stdout, logs.stdout + logs.stderr + \
+            sh(*cmd, "logs", cwd=tmp, check=False).stdout
+    finally:
+        sh(*cmd, "down", "-v", "--remove-orphans", cwd=tmp, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_dockerfile_builder_stage_builds_the_same_images(images):
+    """docker/Dockerfile as a user with internet access builds it; the Debian
+    root filesystem imported here stands in for debian:bookworm."""
+    tag = f"pgbe-from-source:{TAG}"
+    docker("build", "-q", "-f", str(ROOT / "docker/Dockerfile"), "--build-arg",
+           "BUILDER_IMAGE=pgbe-debian:bookworm", "--target", "pgbouncer", "-t", tag, str(ROOT),
+           timeout=1800)
+    try:
+        v = docker("run", "--rm", tag, "--version")
+        assert v.stdout.startswith(f"pgbouncer-entrypoint {VERSION}")
+        p = docker("run", "--rm", "--entrypoint", "/usr/bin/pgbouncer", tag, "--version")
+        assert "PgBouncer 1." in p.stdout + p.stderr
+        ours = json.loads(docker("image", "inspect", "-f", "{{json .Config}}",
+                                 "pgbouncer-entrypoint:latest").stdout)
+        theirs = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", tag).stdout)
+        for key in ("User", "Entrypoint", "Cmd", "StopSignal", "Healthcheck", "ExposedPorts"):
+            assert ours[key] == theirs[key], key
+    finally:
+        docker("rmi", tag, check=False)
