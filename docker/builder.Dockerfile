@@ -8,6 +8,9 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       make gcc libc6-dev musl-tools dpkg-dev file ca-certificates perl xz-utils bzip2 \
  && rm -rf /var/lib/apt/lists/*
-COPY . /src
 WORKDIR /src
+# Dependencies first, in their own layer: rebuilt only when the script changes.
+COPY scripts/build-deps.sh /src/scripts/
+RUN scripts/build-deps.sh build/deps-musl musl-gcc pgbouncer
+COPY . /src
 RUN make build/pgbouncer-entrypoint build/pgbouncer && scripts/stage-rootfs.sh /out

@@ -15,7 +15,18 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BIN = pathlib.Path(os.environ.get("PGBE_BIN", ROOT / "build" / "pgbouncer-entrypoint"))
 PGBIN = pathlib.Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
-PGBOUNCER = os.environ.get("PGBOUNCER", shutil.which("pgbouncer") or "/usr/sbin/pgbouncer")
+# PGBE_PGBOUNCER=static runs the tests against the static pgbouncer of the
+# image (build/pgbouncer) instead of Debian's package.
+STATIC = os.environ.get("PGBE_PGBOUNCER") == "static"
+PGBOUNCER = str(ROOT / "build" / "pgbouncer") if STATIC else (
+    shutil.which("pgbouncer") or "/usr/sbin/pgbouncer")
+PATH = (str(ROOT / "build" / "pgbouncer-bin") + ":" if STATIC else "") + os.environ.get(
+    "PATH", "/usr/bin:/bin")
+if STATIC:  # `run` finds pgbouncer on PATH: put the static one first
+    (ROOT / "build" / "pgbouncer-bin").mkdir(exist_ok=True)
+    link = ROOT / "build" / "pgbouncer-bin" / "pgbouncer"
+    if not link.exists():
+        link.symlink_to(ROOT / "build" / "pgbouncer")
 RUN_USER = "postgres"  # unprivileged account the servers run as (tests run as root)
 
 
@@ -49,7 +60,7 @@ def wait_port(port, timeout=15.0):
 
 def entrypoint(args, env, check=False, timeout=60):
     """Run the binary under test with exactly ENV (nothing inherited)."""
-    full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    full = {"PATH": PATH}
     full.update(env)
     p = subprocess.run([str(BIN)] + list(args), env=full, capture_output=True, text=True,
                        timeout=timeout)

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import (BIN, Postgres, base_env, entrypoint, free_port, psql, psql_url,
+from conftest import (BIN, PATH, PGBOUNCER, STATIC, Postgres, base_env, entrypoint, free_port, psql, psql_url,
                       run_user_ids, run_user_spec, wait_port)
 
 counter = [0]
@@ -26,7 +26,7 @@ class Running:
     """`pgbouncer-entrypoint run` in the background (it execs pgbouncer)."""
 
     def __init__(self, args, env):
-        full = {"PATH": os.environ["PATH"]}
+        full = {"PATH": PATH}
         full.update(env)
         self.proc = subprocess.Popen([str(BIN)] + args, env=full, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -159,6 +159,7 @@ def test_started_as_root_pgbouncer_runs_as_run_user_without_secrets(pg, config_d
     status = open(f"/proc/{pid}/status").read()
     uid, gid = run_user_ids()
     assert "Name:\tpgbouncer" in status  # exec'd: same PID
+    assert os.path.realpath(f"/proc/{pid}/exe") == os.path.realpath(PGBOUNCER)
     assert f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}" in status
     assert f"Gid:\t{gid}\t{gid}\t{gid}\t{gid}" in status
     environ = open(f"/proc/{pid}/environ", "rb").read().decode()
@@ -175,7 +176,7 @@ def test_started_as_root_pgbouncer_runs_as_run_user_without_secrets(pg, config_d
 def test_sigterm_during_wait_ends_it(config_dir):
     env = base_env(type("X", (), {"host": "127.0.0.1", "port": free_port()})(),
                    "app", "pw", "app", free_port())
-    full = dict(PATH=os.environ["PATH"], **env)
+    full = dict(PATH=PATH, **env)
     p = subprocess.Popen([str(BIN), "run", "--config-dir", str(config_dir), "--wait-timeout",
                           "60"], env=full, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
@@ -295,3 +296,13 @@ def test_raises_open_files_limit_for_max_client_conn(pg, config_dir, running):
     limits = open(f"/proc/{r.proc.pid}/limits").read()
     line = [l for l in limits.splitlines() if l.startswith("Max open files")][0]
     assert int(line.split()[3]) >= 3000 + 20 + 64
+
+
+def test_the_pgbouncer_under_test_is_the_intended_one():
+    v = subprocess.run([PGBOUNCER, "--version"], capture_output=True, text=True)
+    if STATIC:
+        assert "PgBouncer 1.24" in v.stdout and "evdns" in v.stdout
+        assert "statically linked" in subprocess.run(["file", os.path.realpath(PGBOUNCER)],
+                                                     capture_output=True, text=True).stdout
+    else:
+        assert "PgBouncer 1.18" in v.stdout  # Debian 12's package
