@@ -44,3 +44,41 @@ def test_readme_settings_table_matches_the_binary():
     assert m, "README.md has no settings section"
     table = entrypoint(["settings-doc"], {}).stdout
     assert m.group(1) == table, "README settings table is stale: run `make readme-settings`"
+
+
+def test_dockerfile_is_builder_stage_plus_the_shared_final_stages():
+    parts = (ROOT / "docker/builder.Dockerfile").read_text() + \
+        (ROOT / "docker/final.Dockerfile").read_text()
+    assert (ROOT / "docker/Dockerfile").read_text() == parts, "run `make dockerfile`"
+
+
+def test_kubernetes_manifest_uses_init_container_read_only_root_and_health_probes():
+    import yaml
+    docs = list(yaml.safe_load_all((ROOT / "compose-examples/k8s/pgbouncer.yaml").read_text()))
+    deploy = next(d for d in docs if d["kind"] == "Deployment")
+    assert any(d["kind"] == "Service" for d in docs)
+    spec = deploy["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert any("emptyDir" in v for v in spec["volumes"])
+    init = spec["initContainers"][0]
+    assert init["image"].endswith("-init") and init["args"][0] == "init"
+    main = spec["containers"][0]
+    for c in (init, main):
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert main["livenessProbe"]["exec"]["command"] == ["/pgbouncer-entrypoint", "health"]
+    assert main["readinessProbe"]["exec"]["command"][:2] == ["/pgbouncer-entrypoint", "health"]
+
+
+def test_compose_examples_keep_the_seed_shape():
+    import yaml
+    staging = yaml.safe_load((ROOT / "compose-examples/docker-compose.staging.yml").read_text())
+    prod = yaml.safe_load((ROOT / "compose-examples/docker-compose.prod.yml").read_text())
+    pool = staging["services"]["pgbouncer-test"]
+    assert pool["expose"] == ["6432"] and "ports" not in pool
+    assert pool["environment"]["DB_PASSWORD_FILE"].startswith("/run/secrets/")
+    assert "env_file" not in pool  # the seed passed every secret of .env.test
+    assert staging["services"]["web-test"]["depends_on"]["pgbouncer-test"]["condition"] == \
+        "service_healthy"
+    assert prod["services"]["pgbouncer-prod"]["ports"][0].endswith("6433}:6432")
+    for name in ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER"):
+        assert name in (ROOT / "compose-examples/.env.example").read_text()
