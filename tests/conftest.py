@@ -1,6 +1,7 @@
 """Fixtures: a real PostgreSQL (Debian's package, initdb'd per session on a
 free loopback port, scram-sha-256 passwords) and a real pgbouncer started
 from what the binary under test wrote."""
+import atexit
 import os
 import pathlib
 import pwd
@@ -13,21 +14,33 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = pathlib.Path(os.environ.get("PGBE_BIN", ROOT / "build" / "pgbouncer-entrypoint"))
+RUN_USER = "postgres"  # unprivileged account the servers run as (tests run as root)
+
+# The binaries are run by the unprivileged account too, which may not be able
+# to enter the checkout (a clone under /root): run copies from a directory it
+# can read.  The copies are the same bytes.
+_BINDIR = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-bin-"))
+os.chmod(_BINDIR, 0o755)
+atexit.register(shutil.rmtree, _BINDIR, True)
+
+
+def _runnable_copy(path):
+    dst = _BINDIR / pathlib.Path(path).name
+    shutil.copy2(path, dst)
+    os.chmod(dst, 0o755)
+    return dst
+
+
+BIN = _runnable_copy(os.environ.get("PGBE_BIN", ROOT / "build" / "pgbouncer-entrypoint"))
 PGBIN = pathlib.Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
 # PGBE_PGBOUNCER=static runs the tests against the static pgbouncer of the
-# image (build/pgbouncer) instead of Debian's package.
+# image (build/pgbouncer) instead of Debian's package; `run` finds it first
+# on PATH.
 STATIC = os.environ.get("PGBE_PGBOUNCER") == "static"
-PGBOUNCER = str(ROOT / "build" / "pgbouncer") if STATIC else (
+PGBOUNCER = str(_runnable_copy(ROOT / "build" / "pgbouncer")) if STATIC else (
     shutil.which("pgbouncer") or "/usr/sbin/pgbouncer")
-PATH = (str(ROOT / "build" / "pgbouncer-bin") + ":" if STATIC else "") + os.environ.get(
-    "PATH", "/usr/bin:/bin")
-if STATIC:  # `run` finds pgbouncer on PATH: put the static one first
-    (ROOT / "build" / "pgbouncer-bin").mkdir(exist_ok=True)
-    link = ROOT / "build" / "pgbouncer-bin" / "pgbouncer"
-    if not link.exists():
-        link.symlink_to(ROOT / "build" / "pgbouncer")
-RUN_USER = "postgres"  # unprivileged account the servers run as (tests run as root)
+PATH = (str(_BINDIR) + ":" if STATIC else "") + os.environ.get("PATH", "") + \
+    ":/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def free_port():
