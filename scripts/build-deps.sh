@@ -102,11 +102,18 @@ fetch() {
 	exit 1
 }
 
-unpack() {
-	local tarball=$1 dir=$2
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	tar -xf "$tarball" -C "$dir" --strip-components=1
+# begin NAME PACKAGE SUITE-REGEX: false when NAME is built already; else
+# fetches and unpacks the newest PACKAGE into $work/NAME and sets $kh.
+begin() {
+	local name=$1 pkg=$2 suites=$3 src
+	[ -f "$prefix/.$name.done" ] && return 1
+	# called as `begin ... || return 0`, where set -e does not apply: exit
+	# explicitly on every failure
+	src=$(fetch "$pkg" "$suites") || exit 1
+	kh=$(kernel_headers) || exit 1
+	log "building $name from $(basename "$src")"
+	rm -rf "$work/$name" && mkdir -p "$work/$name" || exit 1
+	tar -xf "$src" -C "$work/$name" --strip-components=1 || exit 1
 }
 
 # musl has no kernel headers of its own; give it links to the system's.
@@ -120,12 +127,7 @@ kernel_headers() {
 }
 
 build_openssl() {
-	[ -f "$prefix/.openssl.done" ] && return 0
-	local src kh
-	src=$(fetch openssl "$codename")
-	kh=$(kernel_headers)
-	log "building OpenSSL from $(basename "$src")"
-	unpack "$src" "$work/openssl"
+	begin openssl openssl "$codename" || return 0
 	(
 		cd "$work/openssl"
 		CC="$cc" ./Configure linux-x86_64 --prefix="$prefix" --libdir=lib \
@@ -139,14 +141,9 @@ build_openssl() {
 }
 
 build_libpq() {
-	[ -f "$prefix/.libpq.done" ] && return 0
-	local src kh
-	src=$(fetch postgresql-15 "$codename")
-	kh=$(kernel_headers)
-	log "building libpq from $(basename "$src")"
-	unpack "$src" "$work/postgresql"
+	begin libpq postgresql-15 "$codename" || return 0
 	(
-		cd "$work/postgresql"
+		cd "$work/libpq"
 		./configure CC="$cc" CFLAGS="-O2 -isystem $kh" \
 			CPPFLAGS="-I$prefix/include" LDFLAGS="-L$prefix/lib" \
 			LIBS="-lssl -lcrypto" \
@@ -167,12 +164,7 @@ build_libpq() {
 }
 
 build_libevent() {
-	[ -f "$prefix/.libevent.done" ] && return 0
-	local src kh
-	src=$(fetch libevent ".")
-	kh=$(kernel_headers)
-	log "building libevent from $(basename "$src")"
-	unpack "$src" "$work/libevent"
+	begin libevent libevent "." || return 0
 	(
 		cd "$work/libevent"
 		CC="$cc" ./configure --prefix="$prefix" --disable-shared --enable-static \
@@ -187,12 +179,7 @@ build_libevent() {
 # Without c-ares pgbouncer resolves with libevent's evdns, which reads
 # /etc/resolv.conf itself: what a scratch container has (Docker mounts it).
 build_pgbouncer() {
-	[ -f "$prefix/.pgbouncer.done" ] && return 0
-	local src kh
-	src=$(fetch pgbouncer ".")
-	kh=$(kernel_headers)
-	log "building pgbouncer from $(basename "$src")"
-	unpack "$src" "$work/pgbouncer"
+	begin pgbouncer pgbouncer "." || return 0
 	(
 		cd "$work/pgbouncer"
 		./configure CC="$cc" CFLAGS="-O2 -isystem $kh" LDFLAGS="-static" \

@@ -57,7 +57,10 @@ def run_user_ids():
 def as_run_user(cmd):
     """Prefix a command so it runs as the unprivileged account when we are root."""
     if os.geteuid() == 0:
-        return ["runuser", "-u", RUN_USER, "--"] + list(cmd)
+        # setpriv execs the command (runuser would stay as its parent and
+        # delay every SIGTERM by two seconds)
+        return ["setpriv", f"--reuid={RUN_USER}", f"--regid={RUN_USER}", "--init-groups",
+                "--"] + [str(c) for c in cmd]
     return list(cmd)
 
 
