@@ -13,7 +13,8 @@
 
 struct upstream {
 	char *alias;     /* the [databases] key: the name clients connect to */
-	char *host;      /* libpq form: may be a list "a,b" */
+	char *host;      /* libpq form: may be a list "a,b"; NULL only when the
+			  * user's own pgbouncer.ini names the servers */
 	char *port;
 	char *dbname;
 	char *user;

@@ -551,9 +551,8 @@ static int complete_upstream(struct upstream *u, bool need_host)
 	const char *why = "";
 	int rc = 0;
 
-	if (!need_host && !u->host && !(u->host = strdup("-")))
-		return EX_CONFIG;
-	rc |= require(u->host, u, "host name", "DB_HOST");
+	if (need_host || u->host)
+		rc |= require(u->host, u, "host name", "DB_HOST");
 	rc |= require(u->user, u, "user name", "DB_USER");
 	if (!rc && !u->password) {
 		if (u->pw_origin[0] && strncmp(u->pw_origin, "DB_", 3) != 0 &&
@@ -584,7 +583,7 @@ static int complete_upstream(struct upstream *u, bool need_host)
 		return EX_CONFIG;
 	}
 	if (check_value(db_alias_ok(u->alias, &why), u, "database name (pool name)", &why) ||
-	    check_value(connstr_value_ok(u->host, &why), u, "host", &why) ||
+	    check_value(!u->host || connstr_value_ok(u->host, &why), u, "host", &why) ||
 	    check_value(connstr_value_ok(u->dbname, &why), u, "database name", &why) ||
 	    check_value(userlist_value_ok(u->user, &why), u, "user name", &why) ||
 	    check_value(!u->application_name || connstr_value_ok(u->application_name, &why),
@@ -615,7 +614,8 @@ static int check_self_loop(const struct config *c, const struct upstream *u)
 {
 	const char *lp = config_get(c, "listen_port");
 
-	if (!lp || strcmp(u->port, lp) != 0 || !is_local_name(u->host, config_get(c, "listen_addr")))
+	if (!lp || !u->host || strcmp(u->port, lp) != 0 ||
+	    !is_local_name(u->host, config_get(c, "listen_addr")))
 		return 0;
 	log_error("%s points at this pool itself (%s:%s is where pgbouncer listens); set it "
 		  "to the database server and give applications the pool's address instead",
@@ -729,6 +729,18 @@ static int derive_sslmode(struct config *c, struct env *e)
 	return 0;
 }
 
+/* pgbouncer sends SNI only under verify-full (src/sbuf.c), and cloud
+ * databases that route by SNI refuse without it: the seed's fault B4. */
+static void warn_no_sni(const struct config *c)
+{
+	const char *mode = config_get(c, "server_tls_sslmode");
+
+	if (mode && (!strcmp(mode, "require") || !strcmp(mode, "verify-ca")))
+		log_warn("server_tls_sslmode = %s: pgbouncer sends the server name (SNI) only "
+			 "with verify-full; a cloud database that needs it (Neon: \"Endpoint ID "
+			 "is not specified\") wants SERVER_TLS_SSLMODE=verify-full", mode);
+}
+
 static int derive_defaults(struct config *c, struct env *e)
 {
 	const char *mode = config_get(c, "server_tls_sslmode");
@@ -831,8 +843,11 @@ int config_build(struct config *c, struct env *e, const char *config_dir, bool n
 		if ((rc = resolve_setting(c, e, &settings[i])))
 			return rc;
 	if ((rc = gather_upstreams(c, e, need_upstream)) || (rc = check_users(c)) ||
-	    (rc = derive_sslmode(c, e)) || (rc = derive_defaults(c, e)) ||
-	    (rc = per_database_extras(c, e)) || (rc = check_combinations(c)))
+	    (rc = derive_sslmode(c, e)))
+		return rc;
+	warn_no_sni(c);
+	if ((rc = derive_defaults(c, e)) || (rc = per_database_extras(c, e)) ||
+	    (rc = check_combinations(c)))
 		return rc;
 	return 0;
 }

@@ -130,15 +130,13 @@ static bool query_within(PGconn *conn, const char *sql, long long deadline)
 static bool query_ok(const char *host, const char *port, const char *db, const char *user,
 		     const char *password, const char *sql, long long deadline)
 {
-	const char *keys[] = {"host", "port", "dbname", "user", "password", "sslmode",
-			      "application_name", NULL};
-	const char *vals[] = {host, port, db, user, password, "prefer", "pgbouncer-entrypoint-health",
-			      NULL};
+	/* no password: the admin console over the socket needs none */
+	const char *keys[] = {"host", "port", "dbname", "user", "application_name",
+			      password ? "password" : NULL, NULL};
+	const char *vals[] = {host, port, db, user, "pgbouncer-entrypoint-health", password, NULL};
 	PGconn *conn;
 	bool ok = false;
 
-	if (!password)
-		keys[4] = vals[4] = NULL, keys[5] = vals[5] = NULL;
 	conn = (PGconn *)wait_connect(keys, vals, deadline);
 	if (conn && PQstatus(conn) == CONNECTION_OK) {
 		ok = query_within(conn, sql, deadline);

@@ -382,8 +382,14 @@ int wait_upstreams(const struct config *c, long timeout)
 	long long start = now_ms(), deadline = start + timeout * 1000LL;
 	int rc = 0;
 
-	for (size_t i = 0; i < c->nup && rc == 0; i++)
+	for (size_t i = 0; i < c->nup && rc == 0; i++) {
+		if (!c->up[i].host) {
+			log_info("%s names no host (pgbouncer.ini is your own): not waiting for it",
+				 c->up[i].origin);
+			continue;
+		}
 		rc = wait_one(c, &c->up[i], start, deadline);
+	}
 	return rc;
 }
 
@@ -422,7 +428,8 @@ int wait_check_not_self(const struct config *c)
 		const struct upstream *u = &c->up[i];
 		struct addrinfo hints, *res = NULL;
 		bool loop = false;
-		if (strcmp(u->port, lp) != 0 || is_socket_dir(u->host) || strchr(u->host, ','))
+		if (!u->host || strcmp(u->port, lp) != 0 || is_socket_dir(u->host) ||
+		    strchr(u->host, ','))
 			continue;
 		memset(&hints, 0, sizeof(hints));
 		hints.ai_socktype = SOCK_STREAM;

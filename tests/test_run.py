@@ -306,3 +306,21 @@ def test_the_pgbouncer_under_test_is_the_intended_one():
                                                      capture_output=True, text=True).stdout
     else:
         assert "PgBouncer 1.18" in v.stdout  # Debian 12's package
+
+
+def test_own_ini_with_only_credentials_runs_without_waiting(pg, config_dir, running):
+    """A user's own pgbouncer.ini names the servers; DB_USER and DB_PASSWORD
+    only feed userlist.txt, and there is nothing to wait for."""
+    user = new_user(pg, "pw-own-run")
+    port = free_port()
+    (config_dir / "pgbouncer.ini").write_text(
+        f"[databases]\n{user} = host=127.0.0.1 port={pg.port}\n[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = scram-sha-256\nauth_file = {config_dir}/userlist.txt\n")
+    os.chmod(config_dir / "pgbouncer.ini", 0o644)
+    r = running(["run", "--config-dir", str(config_dir)],
+                {"DB_USER": user, "DB_PASSWORD": "pw-own-run",
+                 "PGBOUNCER_RUN_USER": run_user_spec()})
+    assert wait_port(port, 30), r.output()
+    assert psql(port, user, "pw-own-run", user, "select 1").stdout.strip() == "1"
+    assert "not waiting" in r.output()
