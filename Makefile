@@ -104,6 +104,8 @@ readme-settings: $(BIN)
 san:
 	$(MAKE) FLAVOUR=host build/host/pgbouncer-entrypoint build/host/unit-tests
 	build/host/unit-tests tests/data
+	ASAN_OPTIONS=detect_leaks=0 PGBE_BIN=build/host/pgbouncer-entrypoint \
+		/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/test_render.py tests/test_run.py
 
 clean:
 	rm -rf build/obj build/host build/pgbouncer-entrypoint build/unit-tests

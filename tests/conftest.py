@@ -74,10 +74,18 @@ def wait_port(port, timeout=15.0):
     return False
 
 
+def process_env(env):
+    """ENV plus PATH and the sanitizer options of a `make san` binary; nothing
+    else is inherited."""
+    full = {"PATH": PATH}
+    full.update({k: v for k, v in os.environ.items() if k in ("ASAN_OPTIONS", "UBSAN_OPTIONS")})
+    full.update(env)
+    return full
+
+
 def entrypoint(args, env, check=False, timeout=60):
     """Run the binary under test with exactly ENV (nothing inherited)."""
-    full = {"PATH": PATH}
-    full.update(env)
+    full = process_env(env)
     p = subprocess.run([str(BIN)] + list(args), env=full, capture_output=True, text=True,
                        timeout=timeout)
     if check and p.returncode != 0:

@@ -10,8 +10,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import (base_env, entrypoint, free_port, psql, psql_url, run_user_ids,
-                      run_user_spec, as_run_user, BIN)
+from conftest import (BIN, as_run_user, base_env, entrypoint, free_port, process_env, psql,
+                      run_user_ids, run_user_spec)
 
 SPECIALS = ["@", ":", "/", "?", "#", "%", "'", '"', "\\", " ", "*", ",", "=", ";", "$"]
 counter = [0]
@@ -184,7 +184,7 @@ def test_unwritable_directory_gives_73(pg, workdir):
     d = workdir / "root-owned"
     d.mkdir(mode=0o755, exist_ok=True)
     env = base_env(pg, "app", "pw", "app", free_port())
-    full = dict(PATH=os.environ["PATH"], **env)
+    full = process_env(env)
     p = subprocess.run(as_run_user([str(BIN), "render", "--config-dir", str(d)]), env=full,
                        capture_output=True, text=True)
     assert p.returncode == 73, p.stderr

@@ -9,8 +9,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import (BIN, PATH, PGBOUNCER, STATIC, Postgres, base_env, entrypoint, free_port, psql, psql_url,
-                      run_user_ids, run_user_spec, wait_port)
+from conftest import (BIN, PATH, PGBOUNCER, STATIC, Postgres, base_env, entrypoint, free_port,
+                      process_env, psql, psql_url, run_user_ids, run_user_spec, wait_port)
 
 counter = [0]
 
@@ -26,8 +26,7 @@ class Running:
     """`pgbouncer-entrypoint run` in the background (it execs pgbouncer)."""
 
     def __init__(self, args, env):
-        full = {"PATH": PATH}
-        full.update(env)
+        full = process_env(env)
         self.proc = subprocess.Popen([str(BIN)] + args, env=full, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
 
@@ -176,7 +175,7 @@ def test_started_as_root_pgbouncer_runs_as_run_user_without_secrets(pg, config_d
 def test_sigterm_during_wait_ends_it(config_dir):
     env = base_env(type("X", (), {"host": "127.0.0.1", "port": free_port()})(),
                    "app", "pw", "app", free_port())
-    full = dict(PATH=PATH, **env)
+    full = process_env(env)
     p = subprocess.Popen([str(BIN), "run", "--config-dir", str(config_dir), "--wait-timeout",
                           "60"], env=full, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
