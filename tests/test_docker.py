@@ -227,6 +227,16 @@ def test_wrong_credentials_never_start_pgbouncer(net, db):
     assert health is None or health["Status"] != "healthy"
 
 
+def test_db_host_naming_the_pool_itself_is_refused(net, db):
+    """The seed's deploy script rewrote DB_HOST to the pooler's service name."""
+    cid = run_container(net, "pgbouncer-entrypoint:latest", name="pool-self",
+                        env=pool_env(DB_HOST="pool-self", DB_PORT="6432"))
+    code = int(docker("wait", cid, timeout=120).stdout.strip())
+    logs = docker("logs", cid)
+    assert code == 78, logs.stderr
+    assert "the pool would connect to itself" in logs.stderr
+
+
 COMPOSE = shutil.which("docker-compose")
 
 

@@ -323,3 +323,16 @@ def test_own_ini_with_only_credentials_runs_without_waiting(pg, config_dir, runn
     assert wait_port(port, 30), r.output()
     assert psql(port, user, "pw-own-run", user, "select 1").stdout.strip() == "1"
     assert "not waiting" in r.output()
+
+
+def test_upstream_resolving_to_own_address_on_listen_port_is_refused(config_dir):
+    """127.0.0.2 is this machine too (all of 127/8 is), though no name list
+    says so: the pool would connect to itself.  The seed's deploy script did
+    this with DB_HOST=pgbouncer-test."""
+    port = free_port()
+    env = {"DB_HOST": "127.0.0.2", "DB_PORT": str(port), "DB_NAME": "app", "DB_USER": "app",
+           "DB_PASSWORD": "pw", "LISTEN_ADDR": "*", "LISTEN_PORT": str(port),
+           "PGBOUNCER_RUN_USER": run_user_spec()}
+    r = entrypoint(["run", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 78, r.stderr
+    assert "the pool would connect to itself" in r.stderr
