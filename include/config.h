@@ -49,6 +49,10 @@ void config_free(struct config *c);
 /* The normalized value of setting NAME, or NULL when it is not written. */
 const char *config_get(const struct config *c, const char *name);
 
+/* pgbouncer refuses a setting it does not know yet: refuse first, naming it.
+ * VERSION as 124 for 1.24; 0 checks nothing.  Returns 0 or 78. */
+int config_check_version(const struct config *c, int version);
+
 /* Variables starting with PGBOUNCER_ that no table knows: refused with a
  * suggestion.  Returns 0 or 78. */
 int config_check_unknown(struct env *e);

@@ -22,6 +22,10 @@ unsigned long launch_fd_need(const struct config *c);
  * lower.  Never fails. */
 void launch_raise_nofile(unsigned long need);
 
+/* The version of the pgbouncer ARGV would run, as 124 for 1.24.x: from
+ * `pgbouncer --version`.  0 when ARGV is not pgbouncer or it cannot tell. */
+int launch_pgbouncer_version(char *const *argv, char *const *envp);
+
 /* exec ARGV (PATH search like execvp, with ENVP).  Returns only on failure:
  * 127 not found, 126 not executable. */
 int launch_exec(char *const *argv, char *const *envp);

@@ -852,6 +852,23 @@ int config_build(struct config *c, struct env *e, const char *config_dir, bool n
 	return 0;
 }
 
+int config_check_version(const struct config *c, int version)
+{
+	char want[16], have[16], var[128];
+	int rc = 0;
+
+	for (size_t i = 0; version && i < n_settings; i++) {
+		if (!c->value[i] || settings[i].since <= version)
+			continue;
+		upper(var, "PGBOUNCER_", settings[i].name, sizeof(var));
+		log_error("%s sets %s, which needs pgbouncer %s; the pgbouncer here is %s: remove "
+			  "it or use a newer pgbouncer", var, settings[i].name,
+			  version_text(settings[i].since, want), version_text(version, have));
+		rc = EX_CONFIG;
+	}
+	return rc;
+}
+
 void config_free(struct config *c)
 {
 	for (size_t i = 0; i < c->nup; i++)

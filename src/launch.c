@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -90,6 +91,69 @@ void launch_raise_nofile(unsigned long need)
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		log_warn("could not raise the open-files limit to %lu: %s",
 			 (unsigned long)rl.rlim_cur, strerror(errno));
+}
+
+/* The path execve would run for ARGV[0] (PATH search), or NULL. */
+static const char *resolve(const char *name, char *const *envp, char *buf, size_t len)
+{
+	const char *path = NULL;
+
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? name : NULL;
+	for (size_t i = 0; envp[i]; i++)
+		if (!strncmp(envp[i], "PATH=", 5))
+			path = envp[i] + 5;
+	for (const char *p = path && *path ? path : DEFAULT_PATH; *p;) {
+		size_t n = strcspn(p, ":");
+		snprintf(buf, len, "%.*s/%s", (int)n, n ? p : ".", name);
+		if (access(buf, X_OK) == 0)
+			return buf;
+		p += n + (p[n] == ':');
+	}
+	return NULL;
+}
+
+int launch_pgbouncer_version(char *const *argv, char *const *envp)
+{
+	char path[4096], out[512];
+	const char *base = strrchr(argv[0], '/'), *exe, *v;
+	int fds[2], status;
+	long major, minor;
+	char *end;
+	ssize_t n = 0, r;
+	pid_t pid;
+
+	base = base ? base + 1 : argv[0];
+	if (strcmp(base, "pgbouncer") != 0 || !(exe = resolve(argv[0], envp, path, sizeof(path))) ||
+	    pipe(fds) < 0)
+		return 0;
+	pid = fork();
+	if (pid == 0) {
+		char *const args[] = {(char *)exe, "--version", NULL};
+		dup2(fds[1], 1);
+		close(fds[0]);
+		execve(exe, args, envp);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (pid > 0 && n < (ssize_t)sizeof(out) - 1 &&
+	       (r = read(fds[0], out + n, sizeof(out) - 1 - (size_t)n)) > 0)
+		n += r;
+	close(fds[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return 0;
+	out[n] = '\0';
+	v = strstr(out, "PgBouncer ");
+	if (!v)
+		return 0;
+	major = strtol(v + 10, &end, 10);
+	if (end == v + 10 || *end != '.')
+		return 0;
+	v = end + 1;
+	minor = strtol(v, &end, 10);
+	if (end == v || major < 1 || major > 9 || minor < 0 || minor > 99)
+		return 0;
+	return (int)(major * 100 + minor);
 }
 
 int launch_exec(char *const *argv, char *const *envp)

@@ -64,18 +64,32 @@ static int wait_phase(const struct options *o, const struct config *c)
 	return rc;
 }
 
-static int hand_off(const struct options *o, const struct config *c)
+/* COMMAND, or the default: pgbouncer CONFIG_DIR/pgbouncer.ini */
+static char **command_of(const struct options *o)
 {
-	char ini[4096];
-	char *dflt[] = {"pgbouncer", ini, NULL};
-	char **env = launch_scrub_env(environ);
+	static char ini[4096];
+	static char *dflt[] = {"pgbouncer", ini, NULL};
 
 	snprintf(ini, sizeof(ini), "%s/pgbouncer.ini", o->config_dir);
+	return o->command ? o->command : dflt;
+}
+
+/* A setting newer than the pgbouncer that will run is fatal to it at
+ * startup: say so now, naming the variable, before anything is written. */
+static int check_target_version(const struct options *o, const struct config *c)
+{
+	return config_check_version(c, launch_pgbouncer_version(command_of(o), environ));
+}
+
+static int hand_off(const struct options *o, const struct config *c)
+{
+	char **env = launch_scrub_env(environ);
+
 	if (!env)
 		return 71;
 	launch_raise_nofile(launch_fd_need(c));
 	fflush(NULL);
-	return launch_exec(o->command ? o->command : dflt, env);
+	return launch_exec(command_of(o), env);
 }
 
 int main(int argc, char **argv)
@@ -127,6 +141,8 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		/* 5. write: atomic, 0600, owned by the run user */
+		if (opt.cmd == CMD_RUN && !plan.user_ini && (rc = check_target_version(&opt, &cfg)))
+			return rc;
 		rc = plan_write(&plan, opt.config_dir, &runas);
 		plan_free(&plan);
 		if (rc || opt.cmd == CMD_RENDER)

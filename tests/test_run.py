@@ -336,3 +336,14 @@ def test_upstream_resolving_to_own_address_on_listen_port_is_refused(config_dir)
     r = entrypoint(["run", "--config-dir", str(config_dir)], env)
     assert r.returncode == 78, r.stderr
     assert "the pool would connect to itself" in r.stderr
+
+
+def test_setting_newer_than_the_pgbouncer_is_refused_before_writing(pg, config_dir):
+    user = new_user(pg, "pw")
+    env = base_env(pg, user, "pw", user, free_port(), PGBOUNCER_TRANSACTION_TIMEOUT="30")
+    r = entrypoint(["run", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 78, r.stderr
+    version = "1.24" if STATIC else "1.18"
+    assert (f"PGBOUNCER_TRANSACTION_TIMEOUT sets transaction_timeout, which needs pgbouncer "
+            f"1.25; the pgbouncer here is {version}") in r.stderr
+    assert list(config_dir.iterdir()) == []
