@@ -4,6 +4,8 @@
 # (make dockerfile; a test checks they agree).
 ARG BUILDER_IMAGE=debian:bookworm
 FROM ${BUILDER_IMAGE} AS dist
+# lets a clean-up find this stage's leftovers: docker image prune --filter label=...
+LABEL pgbouncer-entrypoint.stage=builder
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       make gcc libc6-dev musl-tools dpkg-dev file ca-certificates perl xz-utils bzip2 \

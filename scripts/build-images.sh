@@ -23,6 +23,10 @@ build() {
 }
 build init init "$version-init"
 build pgbouncer latest "$version"
+# the images these replaced are left untagged: remove them, and only them
+for title in "pgbouncer-entrypoint" "pgbouncer-entrypoint init"; do
+	docker image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null
+done
 for t in latest init; do
 	size=$(docker image inspect -f '{{.Size}}' "pgbouncer-entrypoint:$t")
 	awk -v t="$t" -v s="$size" 'BEGIN { printf "pgbouncer-entrypoint:%-7s %6.2f MB\n", t, s / 1000000 }'

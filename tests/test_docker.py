@@ -309,3 +309,6 @@ def test_dockerfile_builder_stage_builds_the_same_images(images):
             assert ours[key] == theirs[key], key
     finally:
         docker("rmi", tag, check=False)
+        # the builder stage's intermediate images are big; keep the disk clean
+        docker("image", "prune", "-f", "--filter", "label=pgbouncer-entrypoint.stage=builder",
+               check=False)
