@@ -15,7 +15,10 @@ bool connstr_value_ok(const char *value, const char **why);
 
 /* userlist.txt field: "..." with " doubled. */
 bool quote_userlist(struct buf *out, const char *value, const char **why);
+#define USERLIST_MAX_FIELD 2048 /* pgbouncer 1.18 MAX_PASSWORD */
+#define USERLIST_MAX_USER 128   /* MAX_USERNAME */
 bool userlist_value_ok(const char *value, const char **why);
+bool userlist_user_ok(const char *value, const char **why);
 
 /* [databases] key: pgbouncer before 1.25 has no quoting for it. */
 bool db_alias_ok(const char *alias, const char **why);

@@ -585,7 +585,7 @@ static int complete_upstream(struct upstream *u, bool need_host)
 	if (check_value(db_alias_ok(u->alias, &why), u, "database name (pool name)", &why) ||
 	    check_value(!u->host || connstr_value_ok(u->host, &why), u, "host", &why) ||
 	    check_value(connstr_value_ok(u->dbname, &why), u, "database name", &why) ||
-	    check_value(userlist_value_ok(u->user, &why), u, "user name", &why) ||
+	    check_value(userlist_user_ok(u->user, &why), u, "user name", &why) ||
 	    check_value(!u->application_name || connstr_value_ok(u->application_name, &why),
 			u, "application_name", &why))
 		return EX_CONFIG;

@@ -36,10 +36,38 @@ bool quote_connstr(struct buf *out, const char *key, const char *v, const char *
 	return true;
 }
 
+/* Length of V in userlist.txt, with every " doubled. */
+static size_t quoted_len(const char *v)
+{
+	size_t n = 0;
+
+	for (; *v; v++)
+		n += *v == '"' ? 2 : 1;
+	return n;
+}
+
 bool userlist_value_ok(const char *v, const char **why)
 {
 	if (has_line_break(v)) {
 		*why = "must not contain a line break";
+		return false;
+	}
+	/* pgbouncer 1.18's loader stops reading the file at a password of
+	 * 2048 bytes or more (escaped), silently dropping every later user */
+	if (quoted_len(v) >= USERLIST_MAX_FIELD) {
+		*why = "is too long for userlist.txt (pgbouncer reads at most 2047 bytes, with "
+		       "each \" counted twice)";
+		return false;
+	}
+	return true;
+}
+
+bool userlist_user_ok(const char *v, const char **why)
+{
+	if (!userlist_value_ok(v, why))
+		return false;
+	if (quoted_len(v) >= USERLIST_MAX_USER) {
+		*why = "is too long for userlist.txt (pgbouncer reads at most 127 bytes)";
 		return false;
 	}
 	return true;
