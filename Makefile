@@ -60,7 +60,7 @@ image: $(BIN) $(PGBOUNCER_BIN)
 
 deps: $(DEPS)/.libpq.done
 $(DEPS)/.libpq.done:
-	@command -v $(CC) >/dev/null || scripts/install-build-packages.sh
+	scripts/install-build-packages.sh
 	scripts/build-deps.sh $(DEPS) $(CC)
 
 $(OUT)/obj/%.o: src/%.c $(HDR) | $(DEPS)/.libpq.done
