@@ -164,9 +164,11 @@ void cli_help(void)
 		printf("  %-28s%s%s\n", settings[i].name, settings[i].bare ? " *" : "",
 		       settings[i].our_default ? " (default here differs from pgbouncer's)" : "");
 	printf("\nExit codes:\n"
-	       "  0 done   64 usage   69 upstream not reachable before the deadline\n"
+	       "  0 done   1 health: pgbouncer does not answer   64 usage\n"
+	       "  69 upstream not reachable before the deadline\n"
 	       "  73 cannot write the config   77 upstream refused the login\n"
-	       "  78 bad configuration   126/127 COMMAND not executable / not found\n");
+	       "  78 bad configuration   126/127 COMMAND not executable / not found\n"
+	       "  128+N ended by signal N while waiting for the upstream\n");
 }
 
 /* The README's settings table, from the same rows. */

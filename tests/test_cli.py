@@ -21,7 +21,8 @@ def test_help_documents_commands_variables_and_exit_codes():
     assert r.returncode == 0
     for word in ["render", "check", "init", "wait", "health", "client-url", "DATABASE_URL",
                  "DB_PASSWORD", "_FILE", "--config-dir", "--user", "--wait-timeout",
-                 "64 usage", "69", "73", "77", "78", "126/127", "max_client_conn"]:
+                 "64 usage", "69", "73", "77", "78", "126/127", "128+N", "1 health",
+                 "max_client_conn"]:
         assert word in r.stdout, word
 
 
