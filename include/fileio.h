@@ -25,6 +25,9 @@ int write_atomic(const char *path, const char *data, size_t len, const struct ru
 /* Create DIR (mode 0755) when missing.  Returns 0 or 73. */
 int ensure_dir(const char *dir, const struct runas *owner);
 
+/* Warn when a process with UID/GID could not enter DIR. */
+void warn_unsearchable(const char *dir, uid_t uid, gid_t gid);
+
 /* 0 if a process with UID/GID can read PATH, else 78 naming uid and mode. */
 int check_readable(const char *path, uid_t uid, gid_t gid, const char *what);
 

@@ -171,6 +171,21 @@ int ensure_dir(const char *dir, const struct runas *owner)
 	return 0;
 }
 
+void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	mode_t need;
+
+	if (uid == 0 || stat(dir, &st) < 0)
+		return;
+	need = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
+	if (!(st.st_mode & need))
+		log_warn("config directory '%s' (owner %ld:%ld, mode %04o) cannot be entered by uid "
+			 "%ld gid %ld, which pgbouncer runs as: it will not read its files; chown "
+			 "or chmod the directory", dir, (long)st.st_uid, (long)st.st_gid,
+			 (unsigned)(st.st_mode & 07777), (long)uid, (long)gid);
+}
+
 int check_readable(const char *path, uid_t uid, gid_t gid, const char *what)
 {
 	struct stat st;

@@ -221,6 +221,8 @@ int plan_write(const struct plan *p, const char *dir, const struct runas *ra)
 	if ((rc = ensure_dir(dir, ra)) || (rc = write_one(&p->ini, ra)) ||
 	    (rc = write_one(&p->userlist, ra)))
 		return rc;
+	if (ra->set)
+		warn_unsearchable(dir, ra->uid, ra->gid);
 	return 0;
 }
 

@@ -267,3 +267,15 @@ def test_supplied_ini_unreadable_by_run_user_names_uid_and_mode(config_dir):
     assert r.returncode == 78, r.stderr
     uid, _ = run_user_ids()
     assert f"not readable by uid {uid}" in r.stderr and "mode 0600" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to pick the run user")
+def test_directory_the_run_user_cannot_enter_is_named(pg, workdir):
+    d = workdir / "locked"
+    d.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(d, 0o700)
+    r = entrypoint(["render", "--config-dir", str(d), "--user", run_user_spec()],
+                   base_env(pg, "app", "pw", "app", free_port()))
+    uid, gid = run_user_ids()
+    assert r.returncode == 0
+    assert f"cannot be entered by uid {uid} gid {gid}" in r.stderr and "mode 0700" in r.stderr
