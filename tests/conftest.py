@@ -118,7 +118,7 @@ class Postgres:
             f"host all all ::1/128 {self.encryption}\n"))
         conf = self.dir / "postgresql.conf"
         with conf.open("a") as f:
-            f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+            f.write(f"\nport = {self.port}\nlisten_addresses = '127.0.0.1,::1'\n"
                     f"unix_socket_directories = '{self.sock}'\n"
                     f"password_encryption = '{self.encryption}'\nfsync = off\n" + self.extra_conf)
         self.ctl("start", "-w", "-l", str(self.dir / "log"))
