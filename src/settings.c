@@ -189,10 +189,10 @@ bool bool_parse(const char *v, bool *out)
 	static const char *const no[] = {"0", "false", "no", "off"};
 
 	for (size_t i = 0; i < 4; i++) {
-		if (strcasecmp(v, yes[i]) == 0)
-			return (*out = true);
-		if (strcasecmp(v, no[i]) == 0)
-			return !(*out = false);
+		if (strcasecmp(v, yes[i]) == 0 || strcasecmp(v, no[i]) == 0) {
+			*out = strcasecmp(v, yes[i]) == 0;
+			return true;
+		}
 	}
 	return false;
 }
