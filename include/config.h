@@ -30,6 +30,7 @@ struct config {
 	struct upstream up[MAX_UPSTREAMS];
 	size_t nup;
 	char **value;    /* per settings[] row: normalized value, or NULL */
+	bool *from_env;  /* per settings[] row: set by a variable, not a default */
 	char *pool_size; /* per-database extras, edoburu's bare names */
 	char *client_encoding;
 	char *timezone;
@@ -45,6 +46,10 @@ bool config_file_capable(const char *name);
 int config_build(struct config *c, struct env *e, const char *config_dir,
 		 bool need_upstream);
 void config_free(struct config *c);
+
+/* Is upstream I the first with its user?  userlist.txt and admin_users
+ * name each user once. */
+bool config_user_first(const struct config *c, size_t i);
 
 /* The normalized value of setting NAME, or NULL when it is not written. */
 const char *config_get(const struct config *c, const char *name);

@@ -3,16 +3,14 @@
 #ifndef PGBE_LOG_H
 #define PGBE_LOG_H
 
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
+enum log_level { LOG_INFO, LOG_WARNING, LOG_ERROR };
 
-void log_set_level(enum log_level min);
 /* Tests: send every line to B instead of stderr (NULL: back to stderr). */
 struct buf;
 void log_capture(struct buf *b);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

@@ -45,8 +45,4 @@ struct pg_conn *wait_connect(const char *const *keys, const char *const *vals,
 /* Milliseconds on CLOCK_MONOTONIC. */
 long long now_ms(void);
 
-/* Non-blocking TCP or Unix-socket connect to HOST:PORT, at most TIMEOUT_MS.
- * True when something accepts. */
-bool port_accepts(const char *host, const char *port, int timeout_ms);
-
 #endif

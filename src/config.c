@@ -235,6 +235,14 @@ static size_t setting_index(const struct setting *s)
 	return (size_t)(s - settings);
 }
 
+bool config_user_first(const struct config *c, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (strcmp(c->up[j].user, c->up[i].user) == 0)
+			return false;
+	return true;
+}
+
 const char *config_get(const struct config *c, const char *name)
 {
 	const struct setting *s = setting_find(name);
@@ -294,6 +302,7 @@ static int resolve_setting(struct config *c, struct env *e, const struct setting
 	}
 	if (!chosen)
 		return s->our_default ? set_value(c, s, s->our_default) : 0;
+	c->from_env[setting_index(s)] = true;
 	buf_init(&norm);
 	if (!setting_normalize(s, chosen, &norm, &why)) {
 		env_origin(e, chosen_name, origin, sizeof(origin));
@@ -675,27 +684,18 @@ static int check_users(const struct config *c)
 
 /* ---- settings that follow from the upstreams ----------------------------- */
 
-static bool explicitly_set(struct env *e, const struct setting *s)
+static bool explicitly_set(const struct config *c, const char *name)
 {
-	char store[2][128];
-	const char *names[4];
-	size_t n = vars_for(s, names, store);
-
-	for (size_t i = 0; i < n; i++) {
-		const char *v = env_get(e, names[i]);
-		if (v && (*v || s->type == ST_STRING))
-			return true;
-	}
-	return false;
+	return c->from_env[setting_index(setting_find(name))];
 }
 
 /* A URL's ?sslmode= becomes server_tls_sslmode: pgbouncer has one for all
  * databases, so URLs and an explicit setting must agree. */
-static int derive_sslmode(struct config *c, struct env *e)
+static int derive_sslmode(struct config *c)
 {
 	const struct setting *s = setting_find("server_tls_sslmode");
 	const char *have = NULL, *from = NULL, *why = "";
-	bool explicit = explicitly_set(e, s);
+	bool explicit = explicitly_set(c, "server_tls_sslmode");
 	struct buf norm;
 
 	if (explicit) {
@@ -741,26 +741,23 @@ static void warn_no_sni(const struct config *c)
 			 "is not specified\") wants SERVER_TLS_SSLMODE=verify-full", mode);
 }
 
-static int derive_defaults(struct config *c, struct env *e)
+static int derive_defaults(struct config *c)
 {
 	const char *mode = config_get(c, "server_tls_sslmode");
 	struct buf b;
 	int rc = 0;
 
 	buf_init(&b);
-	if (!config_get(c, "auth_file") && !explicitly_set(e, setting_find("auth_file"))) {
+	if (!explicitly_set(c, "auth_file")) {
 		buf_printf(&b, "%s/userlist.txt", c->config_dir);
 		rc |= set_value(c, setting_find("auth_file"), buf_str(&b));
 	}
 	/* The seed document's SHOW POOLS needs the user in admin_users (B13). */
-	if (!explicitly_set(e, setting_find("admin_users")) && c->nup > 0) {
+	if (!explicitly_set(c, "admin_users") && c->nup > 0) {
 		buf_free(&b);
 		for (size_t i = 0; i < c->nup; i++) {
 			const char *u = c->up[i].user;
-			bool seen = false;
-			for (size_t j = 0; j < i; j++)
-				seen |= strcmp(c->up[j].user, u) == 0;
-			if (seen || strpbrk(u, ", \t\r\n"))
+			if (!config_user_first(c, i) || strpbrk(u, ", \t\r\n"))
 				continue; /* the list has no quoting; skip what it cannot hold */
 			if (b.len)
 				buf_putc(&b, ',');
@@ -836,17 +833,18 @@ int config_build(struct config *c, struct env *e, const char *config_dir, bool n
 
 	memset(c, 0, sizeof(*c));
 	c->value = calloc(n_settings, sizeof(char *));
+	c->from_env = calloc(n_settings, sizeof(bool));
 	c->config_dir = strdup(config_dir);
-	if (!c->value || !c->config_dir)
+	if (!c->value || !c->from_env || !c->config_dir)
 		return EX_CONFIG;
 	for (size_t i = 0; i < n_settings; i++)
 		if ((rc = resolve_setting(c, e, &settings[i])))
 			return rc;
 	if ((rc = gather_upstreams(c, e, need_upstream)) || (rc = check_users(c)) ||
-	    (rc = derive_sslmode(c, e)))
+	    (rc = derive_sslmode(c)))
 		return rc;
 	warn_no_sni(c);
-	if ((rc = derive_defaults(c, e)) || (rc = per_database_extras(c, e)) ||
+	if ((rc = derive_defaults(c)) || (rc = per_database_extras(c, e)) ||
 	    (rc = check_combinations(c)))
 		return rc;
 	return 0;
@@ -877,6 +875,7 @@ void config_free(struct config *c)
 		for (size_t i = 0; i < n_settings; i++)
 			free(c->value[i]);
 	free(c->value);
+	free(c->from_env);
 	free(c->pool_size);
 	free(c->client_encoding);
 	free(c->timezone);

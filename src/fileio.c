@@ -171,15 +171,22 @@ int ensure_dir(const char *dir, const struct runas *owner)
 	return 0;
 }
 
+/* Does ST's mode give UID/GID the owner permission USR_BIT (S_IRUSR,
+ * S_IXUSR), by the owner, group or other class that applies to them? */
+static bool mode_allows(const struct stat *st, uid_t uid, gid_t gid, mode_t usr_bit)
+{
+	mode_t bit = st->st_uid == uid ? usr_bit : st->st_gid == gid ? usr_bit >> 3 : usr_bit >> 6;
+
+	return (st->st_mode & bit) != 0;
+}
+
 void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
-	mode_t need;
 
 	if (uid == 0 || stat(dir, &st) < 0)
 		return;
-	need = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
-	if (!(st.st_mode & need))
+	if (!mode_allows(&st, uid, gid, S_IXUSR))
 		log_warn("config directory '%s' (owner %ld:%ld, mode %04o) cannot be entered by uid "
 			 "%ld gid %ld, which pgbouncer runs as: it will not read its files; chown "
 			 "or chmod the directory", dir, (long)st.st_uid, (long)st.st_gid,
@@ -189,16 +196,12 @@ void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
 int check_readable(const char *path, uid_t uid, gid_t gid, const char *what)
 {
 	struct stat st;
-	mode_t need;
 
 	if (stat(path, &st) < 0) {
 		log_error("could not open %s '%s': %s", what, path, strerror(errno));
 		return EX_CONFIG;
 	}
-	if (uid == 0)
-		return 0;
-	need = st.st_uid == uid ? S_IRUSR : st.st_gid == gid ? S_IRGRP : S_IROTH;
-	if (st.st_mode & need)
+	if (uid == 0 || mode_allows(&st, uid, gid, S_IRUSR))
 		return 0;
 	log_error("%s '%s' is not readable by uid %ld gid %ld (owner %ld:%ld, mode %04o): "
 		  "chown it to %ld, or make it group-readable (chmod 0640) for gid %ld",

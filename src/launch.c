@@ -60,12 +60,8 @@ unsigned long launch_fd_need(const struct config *c)
 {
 	unsigned long users = 0, dbs = c->nup ? c->nup : 1;
 
-	for (size_t i = 0; i < c->nup; i++) {
-		bool seen = false;
-		for (size_t j = 0; j < i; j++)
-			seen |= strcmp(c->up[i].user, c->up[j].user) == 0;
-		users += !seen;
-	}
+	for (size_t i = 0; i < c->nup; i++)
+		users += config_user_first(c, i);
 	if (!users)
 		users = 1;
 	return setting_num(c, "max_client_conn", 100) +
@@ -93,23 +89,40 @@ void launch_raise_nofile(unsigned long need)
 			 (unsigned long)rl.rlim_cur, strerror(errno));
 }
 
-/* The path execve would run for ARGV[0] (PATH search), or NULL. */
-static const char *resolve(const char *name, char *const *envp, char *buf, size_t len)
+/* PATH of ENVP, or the default search path. */
+static const char *search_path(char *const *envp)
 {
 	const char *path = NULL;
 
-	if (strchr(name, '/'))
-		return access(name, X_OK) == 0 ? name : NULL;
 	for (size_t i = 0; envp[i]; i++)
 		if (!strncmp(envp[i], "PATH=", 5))
 			path = envp[i] + 5;
-	for (const char *p = path && *path ? path : DEFAULT_PATH; *p;) {
-		size_t n = strcspn(p, ":");
-		snprintf(buf, len, "%.*s/%s", (int)n, n ? p : ".", name);
+	return path && *path ? path : DEFAULT_PATH;
+}
+
+/* Next PATH candidate for NAME into BUF, advancing *P; false at the end. */
+static bool next_candidate(const char **p, const char *name, char *buf, size_t len)
+{
+	size_t n;
+
+	if (!**p)
+		return false;
+	n = strcspn(*p, ":");
+	snprintf(buf, len, "%.*s/%s", (int)n, n ? *p : ".", name);
+	*p += n + ((*p)[n] == ':');
+	return true;
+}
+
+/* The path execve would run for NAME (PATH search like execvp), or NULL. */
+static const char *resolve(const char *name, char *const *envp, char *buf, size_t len)
+{
+	const char *p = search_path(envp);
+
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? name : NULL;
+	while (next_candidate(&p, name, buf, len))
 		if (access(buf, X_OK) == 0)
 			return buf;
-		p += n + (p[n] == ':');
-	}
 	return NULL;
 }
 
@@ -158,7 +171,7 @@ int launch_pgbouncer_version(char *const *argv, char *const *envp)
 
 int launch_exec(char *const *argv, char *const *envp)
 {
-	const char *path = NULL;
+	const char *p = search_path(envp);
 	char full[4096];
 	bool denied = false;
 
@@ -166,20 +179,12 @@ int launch_exec(char *const *argv, char *const *envp)
 		execve(argv[0], argv, envp);
 		denied = errno != ENOENT;
 	} else {
-		for (size_t i = 0; envp[i]; i++)
-			if (!strncmp(envp[i], "PATH=", 5))
-				path = envp[i] + 5;
-		if (!path || !*path)
-			path = DEFAULT_PATH;
-		for (const char *p = path; *p;) {
-			size_t len = strcspn(p, ":");
-			snprintf(full, sizeof(full), "%.*s/%s", (int)len, len ? p : ".", argv[0]);
+		while (next_candidate(&p, argv[0], full, sizeof(full))) {
 			execve(full, argv, envp);
 			/* like a shell: a PATH entry we cannot search is "not found";
 			 * a file that is there but will not run is "not executable" */
 			if (errno != ENOENT && errno != ENOTDIR && access(full, F_OK) == 0)
 				denied = true;
-			p += len + (p[len] == ':');
 		}
 	}
 	log_error("could not execute \"%s\": %s", argv[0],

@@ -6,7 +6,6 @@
 
 #include "buf.h"
 
-static enum log_level min_level = LOG_INFO;
 static struct buf *captured;
 
 void log_capture(struct buf *b)
@@ -15,16 +14,10 @@ void log_capture(struct buf *b)
 }
 
 static const char *const level_names[] = {
-	[LOG_DEBUG] = "DEBUG",
 	[LOG_INFO] = "INFO",
 	[LOG_WARNING] = "WARNING",
 	[LOG_ERROR] = "ERROR",
 };
-
-void log_set_level(enum log_level min)
-{
-	min_level = min;
-}
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
@@ -32,10 +25,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	char line[4096];
 	va_list ap;
 
-	if (level < min_level) {
-		errno = saved;
-		return;
-	}
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);

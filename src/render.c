@@ -70,10 +70,7 @@ void render_userlist(const struct config *c, struct buf *out, bool redact)
 
 	header(out);
 	for (size_t i = 0; i < c->nup; i++) {
-		bool seen = false;
-		for (size_t j = 0; j < i; j++)
-			seen |= strcmp(c->up[i].user, c->up[j].user) == 0;
-		if (seen)
+		if (!config_user_first(c, i))
 			continue;
 		quote_userlist(out, c->up[i].user, &why);
 		buf_putc(out, ' ');

@@ -274,25 +274,25 @@ static bool is_socket_dir(const char *host)
 	return host[0] == '/';
 }
 
-bool port_accepts(const char *host, const char *port, int timeout_ms)
+static bool socket_accepts(const char *dir, const char *port)
 {
-	struct addrinfo hints, *res = NULL;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.s.PGSQL.%s", dir, port);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Does any of RES accept a TCP connection within TIMEOUT_MS? */
+static bool any_accepts(const struct addrinfo *res, int timeout_ms)
+{
 	bool ok = false;
 
-	if (is_socket_dir(host)) {
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/.s.PGSQL.%s", host, port);
-		ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-		if (fd >= 0)
-			close(fd);
-		return ok;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &res) != 0)
-		return false;
-	for (struct addrinfo *a = res; a && !ok; a = a->ai_next) {
+	for (const struct addrinfo *a = res; a && !ok; a = a->ai_next) {
 		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			continue;
@@ -308,21 +308,30 @@ bool port_accepts(const char *host, const char *port, int timeout_ms)
 		}
 		close(fd);
 	}
-	freeaddrinfo(res);
 	return ok;
 }
 
 /* Sleep until NEXT, but return early when the port starts accepting
- * connections (a cheap probe every STEP_MS), or a signal arrives. */
-static void pause_until(const struct upstream *u, long long next, bool probe)
+ * connections (a cheap probe every STEP_MS), or a signal arrives.  The name
+ * is resolved once per pause, not once per probe. */
+static void pause_until(const struct upstream *u, long long next)
 {
+	struct addrinfo hints, *res = NULL;
+	bool sock = is_socket_dir(u->host);
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if (!sock && !strchr(u->host, ','))
+		getaddrinfo(u->host, u->port, &hints, &res);
 	while (!wait_stop_signal && now_ms() < next) {
 		long long left = next - now_ms();
 		struct timespec ts = {0, (left < STEP_MS ? left : STEP_MS) * 1000000L};
-		if (probe && !strchr(u->host, ',') && port_accepts(u->host, u->port, STEP_MS))
-			return;
+		if (sock ? socket_accepts(u->host, u->port) : any_accepts(res, STEP_MS))
+			break;
 		nanosleep(&ts, NULL);
 	}
+	if (res)
+		freeaddrinfo(res);
 }
 
 static int wait_one(const struct config *c, const struct upstream *u, long long start,
@@ -369,7 +378,7 @@ static int wait_one(const struct config *c, const struct upstream *u, long long 
 			return EX_UNAVAILABLE;
 		}
 		long long next = now_ms() + backoff;
-		pause_until(u, next < deadline ? next : deadline, true);
+		pause_until(u, next < deadline ? next : deadline);
 		backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
 	}
 	buf_free(&why);
