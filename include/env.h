@@ -25,10 +25,10 @@ struct env {
 typedef int (*env_reader)(const char *path, struct buf *out);
 
 /* Is NAME a variable whose NAME_FILE twin means "read the value from a file"?
- * Decided by the model (config.c), which knows every variable. */
+ * Decided by vars.c, which knows every variable. */
 typedef bool (*env_file_capable)(const char *name);
 
-/* Build the table from ENVP.  Returns 0 or an exit code (78) after logging. */
+/* Build the table from ENVP.  Returns a status after logging. */
 int env_load(struct env *e, const char *const *envp, env_reader rd,
 	     env_file_capable capable);
 void env_free(struct env *e);
@@ -38,8 +38,5 @@ const char *env_get(struct env *e, const char *name);
 /* The variable that supplied NAME, for messages: "DB_PASSWORD_FILE" or NAME. */
 const char *env_origin(struct env *e, const char *name, char *out, size_t outlen);
 struct envvar *env_find(struct env *e, const char *name);
-
-/* The default reader: the whole file, one trailing newline removed later. */
-int env_read_file(const char *path, struct buf *out);
 
 #endif

@@ -1,4 +1,5 @@
-/* Writing the generated files: atomically, 0600, owned by the run user. */
+/* Reading the files the user supplies and writing the generated ones:
+ * atomically, 0600, owned by the run user. */
 #ifndef PGBE_FILEIO_H
 #define PGBE_FILEIO_H
 
@@ -6,11 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-struct runas {
-	bool set;  /* chown what is written (only when running as root) */
-	uid_t uid;
-	gid_t gid;
-};
+#include "buf.h"
+#include "privs.h"
 
 enum file_state { FILE_ABSENT, FILE_OURS, FILE_USERS, FILE_DIRECTORY, FILE_ERROR };
 
@@ -19,17 +17,21 @@ enum file_state { FILE_ABSENT, FILE_OURS, FILE_USERS, FILE_DIRECTORY, FILE_ERROR
 enum file_state file_state(const char *path);
 
 /* temp file in the same directory, fsync, rename, fsync the directory.
- * Returns 0 or 73 after logging; leaves no temp file behind. */
+ * Returns a status after logging; leaves no temp file behind. */
 int write_atomic(const char *path, const char *data, size_t len, const struct runas *owner);
 
-/* Create DIR (mode 0755) when missing.  Returns 0 or 73. */
+/* Create DIR (mode 0755) when missing.  Returns a status. */
 int ensure_dir(const char *dir, const struct runas *owner);
 
 /* Warn when a process with UID/GID could not enter DIR. */
 void warn_unsearchable(const char *dir, uid_t uid, gid_t gid);
 
-/* 0 if a process with UID/GID can read PATH, else 78 naming uid and mode. */
+/* EX_OK if a process with UID/GID can read PATH, else EX_CONFIG after
+ * naming the uid and the mode. */
 int check_readable(const char *path, uid_t uid, gid_t gid, const char *what);
+
+/* Reads PATH into OUT.  Returns 0, or an errno value. */
+int file_read(const char *path, struct buf *out);
 
 /* Whole file into a malloc'ed NUL-terminated string, or NULL (errno set). */
 char *read_text(const char *path, size_t *len);

@@ -12,8 +12,9 @@
  * syntax: last one wins, values run to the end of the line). */
 bool ini_value(const char *text, const char *key, struct buf *out);
 
-/* 0 when the local pgbouncer answers within 2 s; with DEEP, also a query
- * through a pooled server connection.  1 otherwise (Docker's "unhealthy"). */
+/* EX_OK when the local pgbouncer answers within 2 s; with DEEP, also a
+ * query through a pooled server connection.  A failure status otherwise
+ * (main reports every failure of `health` as EX_UNHEALTHY). */
 int health_check(const struct config *c, const char *config_dir, bool deep);
 
 /* The DATABASE_URL of each pool for applications reaching it as HOST. */

@@ -7,12 +7,9 @@
 #include <stdbool.h>
 
 #include "config.h"
-#include "fileio.h"
 
-/* Does this variable carry or point to a secret?  Removed before exec. */
-bool launch_is_secret_env(const char *name);
-
-/* ENVP without the secret variables (a new NULL-terminated array). */
+/* ENVP without the secret variables (vars_is_secret; a new NULL-terminated
+ * array). */
 char **launch_scrub_env(char *const *envp);
 
 /* File descriptors pgbouncer may need: clients, server connections, spare. */

@@ -1,5 +1,6 @@
 /* Which files to write and with what: generated from the model, expanded
- * from a user's template, or left alone because the user supplied them. */
+ * from a user's template, or left alone because the user supplied them.
+ * Building the plan reads the model and never changes it. */
 #ifndef PGBE_PLAN_H
 #define PGBE_PLAN_H
 
@@ -8,42 +9,39 @@
 #include "buf.h"
 #include "config.h"
 #include "env.h"
-#include "fileio.h"
+#include "privs.h"
 
 struct outfile {
 	char path[4096];
 	struct buf content;
-	bool write;          /* false: the user's own file, kept as it is */
-	const char *source;  /* "generated", "template", "supplied" */
+	bool write;         /* false: the user's own file, kept as it is */
+	const char *source; /* "generated", "template", "supplied" */
 };
 
 struct plan {
 	struct outfile ini;
 	struct outfile userlist;
-	bool user_ini;       /* pgbouncer.ini or its template came from the user */
+	bool user_ini; /* pgbouncer.ini or its template came from the user */
+	/* per upstream: a supplied userlist holds an md5 hash for its user,
+	 * which the wait checks against the server (the seed's fault B3) */
+	bool userlist_md5[MAX_UPSTREAMS];
 };
 
 /* Looks at the config directory: does the user supply the ini (or a
  * template)?  Then the upstream variables become optional. */
 void plan_probe(struct plan *p, const char *dir);
 
-/* Fill both files.  Returns 0 or 78 after logging. */
-/* Marks upstreams whose supplied userlist entry is an md5 hash. */
-int plan_build(struct plan *p, struct config *c, struct env *e, bool redact);
+/* Fill both files.  Returns a status after logging. */
+int plan_build(struct plan *p, const struct config *c, struct env *e, bool redact);
 void plan_free(struct plan *p);
 
-/* userlist.txt lines: "user" "secret" with "" for ", ; comments.  Calls FN
- * for each entry; returns the number of entries, or -1 at the first line
- * pgbouncer would reject (it stops reading there). */
-int userlist_parse(const char *text, void (*fn)(const char *user, const char *secret, void *arg),
-		   void *arg);
+/* Supplied files must be readable by the run user.  Returns a status. */
+int plan_check_supplied(const struct plan *p, const struct runas *ra);
 
-
-
-/* Write what is to be written; check that supplied files are readable by
- * the run user.  Returns 0, 73 or 78. */
+/* Write what is to be written (after plan_check_supplied).  Returns a status. */
 int plan_write(const struct plan *p, const char *dir, const struct runas *ra);
 
 /* `check`: every file to stdout, secrets already redacted by plan_build. */
 void plan_print(const struct plan *p);
+
 #endif

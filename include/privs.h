@@ -3,7 +3,14 @@
 #ifndef PGBE_PRIVS_H
 #define PGBE_PRIVS_H
 
-#include "fileio.h"
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct runas {
+	bool set; /* chown what is written and drop to it (only when running as root) */
+	uid_t uid;
+	gid_t gid;
+};
 
 /* Default identity when started as root with no --user: uid/gid 70, the
  * postgres user of the Alpine images (edoburu) that volumes were made for. */
@@ -11,10 +18,11 @@
 #define DEFAULT_RUN_GID 70
 
 /* Parse "UID[:GID]" or "NAME[:GROUP]" into OUT; only when running as root
- * does OUT->set become true.  Returns 0 or 64 after logging. */
+ * does OUT->set become true.  Returns a status after logging. */
 int runas_resolve(const char *spec, struct runas *out);
 
-/* setgroups, setgid, setuid to OUT (when set).  Returns 0 or 71. */
+/* setgroups, setgid, setuid to OUT (when set).  Returns a status (EX_OSERR
+ * when the switch fails). */
 int runas_drop(const struct runas *ra);
 
 #endif

@@ -1,5 +1,6 @@
 /* Each generated file has its own quoting; one function per file, never
- * shared (notes/pgbouncer-facts.md sections 1-3). */
+ * shared: pgbouncer reads [databases] values, userlist.txt fields and
+ * [pgbouncer] values by three different rules (README, "Files you supply"). */
 #ifndef PGBE_QUOTE_H
 #define PGBE_QUOTE_H
 
@@ -22,6 +23,12 @@ bool userlist_user_ok(const char *value, const char **why);
 
 /* [databases] key: pgbouncer before 1.25 has no quoting for it. */
 bool db_alias_ok(const char *alias, const char **why);
+
+/* userlist.txt lines: "user" "secret" with "" for ", ; comments.  Calls FN
+ * for each entry; returns the number of entries, or -1 at the first line
+ * pgbouncer would reject (it stops reading there). */
+int userlist_parse(const char *text, void (*fn)(const char *user, const char *secret, void *arg),
+		   void *arg);
 
 /* Percent-encode for the user-info part of a URL (RFC 3986 unreserved kept). */
 void url_encode(struct buf *out, const char *s);

@@ -11,12 +11,9 @@
 
 enum template_kind { TEMPLATE_INI, TEMPLATE_USERLIST };
 
-/* Returns 0 or 78 after logging.  REDACT puts REDACTED in place of every
- * secret variable's value (for `check`). */
+/* Returns a status after logging.  REDACT puts REDACTED in place of every
+ * secret variable's value (vars_is_secret; for `check`). */
 int template_expand(const char *name, const char *text, struct env *e,
 		    enum template_kind kind, bool redact, struct buf *out);
-
-/* Does this variable carry a secret (a password, or a URL that may hold one)? */
-bool is_secret_var(const char *name);
 
 #endif

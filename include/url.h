@@ -3,11 +3,11 @@
 #ifndef PGBE_URL_H
 #define PGBE_URL_H
 
-#include "config.h"
+#include "upstream.h"
 
 /* Parse a postgres:// URL or a libpq keyword=value string into U (fields
  * strdup'ed; unset fields NULL).  ORIGIN names the variable for messages.
- * Returns 0 or 78 after logging; never logs the password. */
+ * Returns a status after logging; never logs the password. */
 int url_parse(const char *text, struct upstream *u, const char *origin);
 
 /* Split DATABASE_URLS: URLs separated by commas or white space, where a

@@ -29,11 +29,14 @@ enum attempt_result {
 enum attempt_result wait_classify(const char *message, bool *known, const char **hint);
 
 /* Every upstream of C answers a login before TIMEOUT seconds from now.
- * Returns 0, 69 (deadline), 77 (refused), 78, or 128+signal. */
-int wait_upstreams(const struct config *c, long timeout);
+ * USERLIST_MD5[i] (may be NULL): a supplied userlist holds an md5 hash for
+ * upstream i's user, which cannot log in to a SCRAM server.  Returns
+ * EX_OK, EX_UNAVAILABLE (deadline), EX_NOPERM (refused), EX_CONFIG, or
+ * EX_SIGNAL_BASE + signal. */
+int wait_upstreams(const struct config *c, const bool *userlist_md5, long timeout);
 
 /* Refuse an upstream whose address is this machine's own on listen_port
- * (the seed's DB_HOST=pgbouncer-test).  Returns 0 or 78. */
+ * (the seed's DB_HOST=pgbouncer-test).  Returns a status. */
 int wait_check_not_self(const struct config *c);
 
 /* A libpq login that gives up at DEADLINE (now_ms() clock) or on a signal:

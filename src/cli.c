@@ -5,11 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
 #include "version.h"
-
-#define EX_USAGE 64
 
 static const struct {
 	const char *word;
@@ -30,7 +29,7 @@ static int parse_timeout(const char *v, const char *from, long *out)
 		log_error("%s must be a number of seconds (0-86400), got \"%s\"", from, v);
 		return EX_USAGE;
 	}
-	return 0;
+	return EX_OK;
 }
 
 static void defaults(struct options *o)
@@ -41,26 +40,27 @@ static void defaults(struct options *o)
 	o->cmd = CMD_RUN;
 	o->config_dir = (v = getenv("PGBOUNCER_CONFIG_DIR")) && *v ? v : "/etc/pgbouncer";
 	o->user = (v = getenv("PGBOUNCER_RUN_USER")) && *v ? v : NULL;
-	o->wait_timeout = 60;
+	o->wait_timeout = -1; /* not given: PGBOUNCER_WAIT_TIMEOUT, else 60 */
 }
 
-/* "--name value" or "--name=value"; advances *i past what it used. */
+/* "--name value" or "--name=value"; advances *i past what it used.  An
+ * empty or missing value is reported here and comes back as "". */
 static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
 	size_t n = strlen(name);
-	const char *a = argv[*i];
+	const char *a = argv[*i], *v;
 
 	if (strncmp(a, name, n) != 0)
 		return NULL;
 	if (a[n] == '=')
-		return a + n + 1;
-	if (a[n] != '\0')
+		v = a + n + 1;
+	else if (a[n] != '\0')
 		return NULL;
-	if (*i + 1 >= argc) {
-		log_error("option %s needs a value", name);
-		return "";
-	}
-	return argv[++*i];
+	else
+		v = *i + 1 < argc ? argv[++*i] : "";
+	if (!*v)
+		log_error("option %s needs a value (see --help)", name);
+	return v;
 }
 
 static int parse_option(int argc, char **argv, int *i, struct options *o)
@@ -85,19 +85,28 @@ static int parse_option(int argc, char **argv, int *i, struct options *o)
 		log_error("unknown option \"%s\" (see --help)", a);
 		return EX_USAGE;
 	}
-	if (v && !*v)
-		return EX_USAGE;
-	return 0;
+	return v && !*v ? EX_USAGE : EX_OK;
+}
+
+/* PGBOUNCER_WAIT_TIMEOUT, read only by the commands that wait, and only
+ * when --wait-timeout did not say: --help must work whatever it holds. */
+static int wait_timeout_from_env(struct options *o)
+{
+	const char *t = getenv("PGBOUNCER_WAIT_TIMEOUT");
+
+	if (o->wait_timeout >= 0)
+		return EX_OK;
+	o->wait_timeout = 60;
+	if (o->cmd == CMD_HELP || o->cmd == CMD_VERSION || o->cmd == CMD_SETTINGS_DOC || !t || !*t)
+		return EX_OK;
+	return parse_timeout(t, "PGBOUNCER_WAIT_TIMEOUT", &o->wait_timeout);
 }
 
 int cli_parse(int argc, char **argv, struct options *o)
 {
-	const char *t = getenv("PGBOUNCER_WAIT_TIMEOUT");
 	int i = 1, rc;
 
 	defaults(o);
-	if (t && *t && (rc = parse_timeout(t, "PGBOUNCER_WAIT_TIMEOUT", &o->wait_timeout)))
-		return rc;
 	if (i < argc && argv[i][0] != '-') {
 		size_t k;
 		for (k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
@@ -126,7 +135,7 @@ int cli_parse(int argc, char **argv, struct options *o)
 		log_error("client-url needs --host HOST: the name applications use for the pool");
 		return EX_USAGE;
 	}
-	return 0;
+	return wait_timeout_from_env(o);
 }
 
 void cli_help(void)
@@ -158,17 +167,23 @@ void cli_help(void)
 	       "  POSTGRESQL_PASSWORD PGBOUNCER_DATABASE\n"
 	       "  <NAME>_FILE reads any of these from a file (Docker and Kubernetes secrets)\n\n"
 	       "Settings: PGBOUNCER_<SETTING> for every [pgbouncer] setting; the names marked *\n"
-	       "also as edoburu's bare upper-case name (POOL_MODE=transaction):\n",
+	       "also as edoburu's bare upper-case name (POOL_MODE=transaction), and bitnami's\n"
+	       "irregular names where shown:\n",
 	       PGBE_VERSION);
-	for (size_t i = 0; i < n_settings; i++)
-		printf("  %-28s%s%s\n", settings[i].name, settings[i].bare ? " *" : "",
-		       settings[i].our_default ? " (default here differs from pgbouncer's)" : "");
+	for (size_t i = 0; i < n_settings; i++) {
+		const struct setting *s = &settings[i];
+		printf("  %-28s%s%s%s%s\n", s->name, s->flags & SF_BARE ? " *" : "",
+		       s->alias ? " (also " : "", s->alias ? s->alias : "", s->alias ? ")" : "");
+	}
 	printf("\nExit codes:\n"
-	       "  0 done   1 health: pgbouncer does not answer   64 usage\n"
-	       "  69 upstream not reachable before the deadline\n"
-	       "  73 cannot write the config   77 upstream refused the login\n"
-	       "  78 bad configuration   126/127 COMMAND not executable / not found\n"
-	       "  128+N ended by signal N while waiting for the upstream\n");
+	       "  %d done   %d health: pgbouncer does not answer   %d usage\n"
+	       "  %d upstream not reachable before the deadline\n"
+	       "  %d operating-system error: out of memory, privileges not dropped\n"
+	       "  %d cannot write the config   %d upstream refused the login\n"
+	       "  %d bad configuration   %d/%d COMMAND not executable / not found\n"
+	       "  %d+N ended by signal N while waiting for the upstream\n",
+	       EX_OK, EX_UNHEALTHY, EX_USAGE, EX_UNAVAILABLE, EX_OSERR, EX_CANTCREAT, EX_NOPERM,
+	       EX_CONFIG, EX_NOEXEC, EX_NOTFOUND, EX_SIGNAL_BASE);
 }
 
 /* The README's settings table, from the same rows. */
@@ -176,14 +191,15 @@ void cli_settings_doc(void)
 {
 	char v[16];
 
-	printf("| setting | type | default here | pgbouncer default | since | on reload | bare name |\n"
-	       "|---|---|---|---|---|---|---|\n");
+	printf("| setting | type | default here | pgbouncer default | since | on reload | bare name "
+	       "| bitnami name |\n"
+	       "|---|---|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < n_settings; i++) {
 		const struct setting *s = &settings[i];
-		printf("| `%s` | %s | %s | %s | %s | %s | %s |\n", s->name,
-		       setting_type_name(s->type),
-		       s->our_default ? s->our_default : "-",
-		       *s->pgb_default ? s->pgb_default : "(empty)", version_text(s->since, v),
-		       s->restart ? "restart" : "reload", s->bare ? "yes" : "-");
+		printf("| `%s` | %s | %s | %s | %s | %s | %s | %s%s%s |\n", s->name,
+		       setting_type_name(s->type), s->our_default ? s->our_default : "-",
+		       s->pgb_default ? s->pgb_default : "(empty)", version_text(s->since, v),
+		       s->flags & SF_RESTART ? "restart" : "reload", s->flags & SF_BARE ? "yes" : "-",
+		       s->alias ? "`" : "", s->alias ? s->alias : "-", s->alias ? "`" : "");
 	}
 }

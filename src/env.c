@@ -1,16 +1,13 @@
 #include "env.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "exitcodes.h"
 #include "log.h"
-
-#define EX_CONFIG 78
 
 struct envvar *env_find(struct env *e, const char *name)
 {
@@ -39,30 +36,6 @@ const char *env_origin(struct env *e, const char *name, char *out, size_t outlen
 	else
 		snprintf(out, outlen, "%s", name);
 	return out;
-}
-
-int env_read_file(const char *path, struct buf *out)
-{
-	char chunk[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return errno;
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int err = errno;
-			close(fd);
-			OPENSSL_cleanse(chunk, sizeof(chunk));
-			return err;
-		}
-		buf_add(out, chunk, (size_t)n);
-	}
-	close(fd);
-	OPENSSL_cleanse(chunk, sizeof(chunk));
-	return out->oom ? ENOMEM : 0;
 }
 
 static int add_var(struct env *e, const char *name, size_t namelen, const char *value)
@@ -127,7 +100,7 @@ static int load_file_var(struct env *e, struct envvar *fv, env_reader rd)
 	buf_free_secret(&content);
 	fv->name[baselen] = '\0';
 	fv->used = false;
-	return fv->value ? 0 : EX_CONFIG;
+	return fv->value ? EX_OK : EX_OSERR;
 }
 
 static bool is_file_twin(const char *name, env_file_capable capable)
@@ -154,7 +127,7 @@ int env_load(struct env *e, const char *const *envp, env_reader rd,
 			continue;
 		if (add_var(e, envp[i], (size_t)(eq - envp[i]), eq + 1) < 0) {
 			log_error("out of memory");
-			return EX_CONFIG;
+			return EX_OSERR;
 		}
 	}
 	for (size_t i = 0; i < e->n; i++) {

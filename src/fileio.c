@@ -9,13 +9,35 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "env.h"
+#include <openssl/crypto.h>
+
+#include "exitcodes.h"
 #include "log.h"
 #include "render.h"
 
-#define EX_CANTCREAT 73
-#define EX_CONFIG 78
+int file_read(const char *path, struct buf *out)
+{
+	char chunk[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return errno;
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			close(fd);
+			OPENSSL_cleanse(chunk, sizeof(chunk));
+			return err;
+		}
+		buf_add(out, chunk, (size_t)n);
+	}
+	close(fd);
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	return out->oom ? ENOMEM : 0;
+}
 
 char *read_text(const char *path, size_t *len)
 {
@@ -24,7 +46,7 @@ char *read_text(const char *path, size_t *len)
 	int err;
 
 	buf_init(&b);
-	err = env_read_file(path, &b);
+	err = file_read(path, &b);
 	if (err) {
 		buf_free_secret(&b);
 		errno = err;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exitcodes.h"
 #include "fileio.h"
 #include "log.h"
 #include "quote.h"
@@ -171,19 +172,19 @@ int health_check(const struct config *c, const char *dir, bool deep)
 			log_error("health: pgbouncer does not answer on %s:%s", host, l.port);
 	} else {
 		log_error("health: pgbouncer has neither a Unix socket nor a TCP address");
-		return 1;
+		return EX_UNAVAILABLE;
 	}
 	if (ok && deep) {
 		const struct upstream *u = c->nup ? &c->up[0] : NULL;
 		if (!u) {
 			log_error("health --deep needs DB_USER, DB_PASSWORD and DB_NAME (or "
 				  "DATABASE_URL) to log in through the pool");
-			return 1;
+			return EX_CONFIG;
 		}
 		ok = query_ok(host ? host : l.socket_dir, l.port, u->alias, u->user, u->password,
 			      "SELECT 1", now_ms() + HEALTH_MS);
 	}
-	return ok ? 0 : 1;
+	return ok ? EX_OK : EX_UNAVAILABLE;
 }
 
 void client_urls(const struct config *c, const char *host, struct buf *out)

@@ -8,20 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "exitcodes.h"
 #include "log.h"
-#include "template.h"
+#include "vars.h"
 
-#define EX_NOEXEC 126
-#define EX_NOTFOUND 127
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-bool launch_is_secret_env(const char *name)
-{
-	size_t n = strlen(name);
-
-	return is_secret_var(name) || (n > 5 && !strcmp(name + n - 5, "_FILE")) ||
-	       !strcmp(name, "PGPASSFILE");
-}
 
 char **launch_scrub_env(char *const *envp)
 {
@@ -40,7 +31,7 @@ char **launch_scrub_env(char *const *envp)
 			continue;
 		memcpy(name, envp[i], len);
 		name[len] = '\0';
-		if (!launch_is_secret_env(name))
+		if (!vars_is_secret(name))
 			out[k++] = envp[i];
 	}
 	out[k] = NULL;

@@ -3,24 +3,37 @@
  * environment, fix ownership, wait for the upstream, exec pgbouncer.
  *
  * main() is the list of phases; each lives in its own module and returns a
- * status.  Only main decides the exit code (sysexits.h values, see --help).
+ * status (include/exitcodes.h).  Only main turns a status into the exit code.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "config.h"
 #include "env.h"
+#include "exitcodes.h"
+#include "fileio.h"
 #include "health.h"
 #include "launch.h"
 #include "log.h"
 #include "plan.h"
 #include "privs.h"
+#include "unknown.h"
+#include "vars.h"
 #include "version.h"
 #include "wait.h"
 
 extern char **environ;
+
+/* Everything a command builds on its way; freed by state_free. */
+struct state {
+	struct runas runas;
+	struct env env;
+	struct config cfg;
+	struct plan plan;
+};
 
 static int print_info(enum command cmd)
 {
@@ -30,38 +43,12 @@ static int print_info(enum command cmd)
 		printf("pgbouncer-entrypoint %s\n", PGBE_VERSION);
 	else
 		cli_settings_doc();
-	return 0;
+	return EX_OK;
 }
 
-/* The commands that only read the model. */
-static int report(const struct options *o, const struct config *c)
+static bool writes_files(enum command cmd)
 {
-	struct buf out;
-
-	if (o->cmd == CMD_HEALTH)
-		return health_check(c, o->config_dir, o->deep);
-	buf_init(&out);
-	client_urls(c, o->host, &out);
-	fputs(buf_str(&out) ? buf_str(&out) : "", stdout);
-	buf_free_secret(&out);
-	return 0;
-}
-
-static int wait_phase(const struct options *o, const struct config *c)
-{
-	int rc;
-
-	if ((rc = wait_check_not_self(c)))
-		return rc;
-	if (o->wait_timeout == 0 || c->nup == 0) {
-		if (c->nup == 0)
-			log_info("no upstream in the environment: not waiting");
-		return 0;
-	}
-	wait_install_signals();
-	rc = wait_upstreams(c, o->wait_timeout);
-	wait_restore_signals();
-	return rc;
+	return cmd == CMD_RUN || cmd == CMD_RENDER || cmd == CMD_INIT || cmd == CMD_CHECK;
 }
 
 /* COMMAND, or the default: pgbouncer CONFIG_DIR/pgbouncer.ini */
@@ -74,88 +61,137 @@ static char **command_of(const struct options *o)
 	return o->command ? o->command : dflt;
 }
 
-/* A setting newer than the pgbouncer that will run is fatal to it at
- * startup: say so now, naming the variable, before anything is written. */
-static int check_target_version(const struct options *o, const struct config *c)
+/* The environment, with every <NAME>_FILE read (as the caller: root reads
+ * secrets that only root may read), validated into the model. */
+static int load_model(const struct options *o, struct state *s)
 {
-	return config_check_version(c, launch_pgbouncer_version(command_of(o), environ));
+	bool need_upstream;
+	int rc;
+
+	if ((rc = env_load(&s->env, (const char *const *)environ, file_read, vars_file_capable)) ||
+	    (rc = unknown_check(&s->env)))
+		return rc;
+	/* a user's own pgbouncer.ini or template makes the upstream optional;
+	 * health --deep needs only the user and password of the upstream */
+	plan_probe(&s->plan, o->config_dir);
+	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini : o->cmd != CMD_HEALTH;
+	return config_build(&s->cfg, &s->env, o->config_dir, need_upstream);
 }
 
-static int hand_off(const struct options *o, const struct config *c)
+/* Everything `run` checks before writing, and nothing it writes: `check`
+ * stops after this and prints the plan. */
+static int validate(const struct options *o, struct state *s)
+{
+	int rc;
+
+	if ((rc = plan_build(&s->plan, &s->cfg, &s->env, o->cmd == CMD_CHECK)))
+		return rc;
+	/* a setting newer than the pgbouncer that will run is fatal to it at
+	 * startup: say so now, naming the variable, before anything is written */
+	if ((o->cmd == CMD_RUN || o->cmd == CMD_CHECK) && !s->plan.user_ini &&
+	    (rc = config_check_version(&s->cfg, launch_pgbouncer_version(command_of(o), environ))))
+		return rc;
+	return plan_check_supplied(&s->plan, &s->runas);
+}
+
+static int wait_phase(const struct options *o, const struct state *s)
+{
+	int rc;
+
+	if ((rc = wait_check_not_self(&s->cfg)))
+		return rc;
+	if (o->wait_timeout == 0 || s->cfg.nup == 0) {
+		if (s->cfg.nup == 0)
+			log_info("no upstream in the environment: not waiting");
+		return EX_OK;
+	}
+	wait_install_signals();
+	rc = wait_upstreams(&s->cfg, s->plan.userlist_md5, o->wait_timeout);
+	wait_restore_signals();
+	return rc;
+}
+
+/* The commands that only read the model. */
+static int report(const struct options *o, const struct state *s)
+{
+	struct buf out;
+
+	if (o->cmd == CMD_HEALTH)
+		return health_check(&s->cfg, o->config_dir, o->deep);
+	buf_init(&out);
+	client_urls(&s->cfg, o->host, &out);
+	fputs(buf_str(&out) ? buf_str(&out) : "", stdout);
+	buf_free_secret(&out);
+	return out.oom ? EX_OSERR : EX_OK;
+}
+
+static int hand_off(const struct options *o, struct state *s)
 {
 	char **env = launch_scrub_env(environ);
 
-	if (!env)
-		return 71;
-	launch_raise_nofile(launch_fd_need(c));
+	if (!env) {
+		log_error("out of memory");
+		return EX_OSERR;
+	}
+	env_free(&s->env);
+	launch_raise_nofile(launch_fd_need(&s->cfg));
 	fflush(NULL);
 	return launch_exec(command_of(o), env);
 }
 
-int main(int argc, char **argv)
+static int run_command(const struct options *o, struct state *s)
 {
-	struct options opt;
-	struct runas runas;
-	struct env env;
-	struct config cfg;
-	struct plan plan;
-	bool writes;
 	int rc;
 
-	/* 1. arguments */
+	if ((rc = runas_resolve(o->user, &s->runas)) || (rc = load_model(o, s)))
+		return rc;
+	/* health talks to the admin console as pgbouncer's own uid */
+	if (o->cmd == CMD_HEALTH && (rc = runas_drop(&s->runas)))
+		return rc;
+	if (o->cmd == CMD_HEALTH || o->cmd == CMD_CLIENT_URL)
+		return report(o, s);
+	if (writes_files(o->cmd)) {
+		if ((rc = validate(o, s)))
+			return rc;
+		if (o->cmd == CMD_CHECK) {
+			plan_print(&s->plan);
+			fprintf(stderr, "pgbouncer-entrypoint: configuration OK\n");
+			return EX_OK;
+		}
+		/* atomic, 0600, owned by the run user */
+		if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)) || o->cmd == CMD_RENDER)
+			return rc;
+	}
+	/* never root from here on, then wait for a real login */
+	if ((rc = runas_drop(&s->runas)) || (rc = wait_phase(o, s)) || o->cmd != CMD_RUN)
+		return rc;
+	/* exec: pgbouncer becomes this process (PID 1 in a container) */
+	return hand_off(o, s);
+}
+
+static void state_free(struct state *s)
+{
+	plan_free(&s->plan);
+	config_free(&s->cfg);
+	env_free(&s->env);
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit no_core = {0, 0};
+	struct options opt;
+	struct state st;
+	int rc;
+
+	/* no core file may ever hold a secret this process reads */
+	setrlimit(RLIMIT_CORE, &no_core);
+	memset(&st, 0, sizeof(st));
 	if ((rc = cli_parse(argc, argv, &opt)))
 		return rc;
 	if (opt.cmd == CMD_HELP || opt.cmd == CMD_VERSION || opt.cmd == CMD_SETTINGS_DOC)
 		return print_info(opt.cmd);
-	if ((rc = runas_resolve(opt.user, &runas)))
-		return rc;
-	/* health talks to the admin console as pgbouncer's own uid */
-	if (opt.cmd == CMD_HEALTH && (rc = runas_drop(&runas)))
-		return 1;
-
-	/* 2. environment, with <NAME>_FILE secrets read */
-	if ((rc = env_load(&env, (const char *const *)environ, env_read_file,
-			   config_file_capable)) ||
-	    (rc = config_check_unknown(&env)))
-		return opt.cmd == CMD_HEALTH ? 1 : rc;
-
-	/* 3. validate into the model; a user's own pgbouncer.ini or template
-	 * makes the upstream variables optional */
-	writes = opt.cmd == CMD_RUN || opt.cmd == CMD_RENDER || opt.cmd == CMD_INIT ||
-		 opt.cmd == CMD_CHECK;
-	plan_probe(&plan, opt.config_dir);
-	/* health --deep needs only the user and password of the upstream */
-	if ((rc = config_build(&cfg, &env, opt.config_dir,
-			       writes ? !plan.user_ini : opt.cmd != CMD_HEALTH)))
-		return opt.cmd == CMD_HEALTH ? 1 : rc;
-	if (!writes && opt.cmd != CMD_WAIT)
-		return report(&opt, &cfg);
-
-	if (writes) {
-		/* 4. render everything before writing anything */
-		if ((rc = plan_build(&plan, &cfg, &env, opt.cmd == CMD_CHECK)))
-			return rc;
-		if (opt.cmd == CMD_CHECK) {
-			plan_print(&plan);
-			fprintf(stderr, "pgbouncer-entrypoint: configuration OK\n");
-			return 0;
-		}
-		/* 5. write: atomic, 0600, owned by the run user */
-		if (opt.cmd == CMD_RUN && !plan.user_ini && (rc = check_target_version(&opt, &cfg)))
-			return rc;
-		rc = plan_write(&plan, opt.config_dir, &runas);
-		plan_free(&plan);
-		if (rc || opt.cmd == CMD_RENDER)
-			return rc;
-	}
-
-	/* 6. never root from here on, then wait for a real login */
-	if ((rc = runas_drop(&runas)) || (rc = wait_phase(&opt, &cfg)))
-		return rc;
-	if (opt.cmd != CMD_RUN)
-		return 0;
-
-	/* 7. exec: pgbouncer becomes this process (PID 1 in a container) */
-	env_free(&env);
-	return hand_off(&opt, &cfg);
+	rc = run_command(&opt, &st);
+	state_free(&st);
+	/* Docker's HEALTHCHECK and Kubernetes probes read 0 and 1 only */
+	return opt.cmd == CMD_HEALTH && rc ? EX_UNHEALTHY : rc;
 }

@@ -6,12 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exitcodes.h"
+#include "fileio.h"
 #include "log.h"
+#include "quote.h"
 #include "render.h"
 #include "secret.h"
 #include "template.h"
-
-#define EX_CONFIG 78
 
 static void set_path(struct outfile *f, const char *dir, const char *name)
 {
@@ -54,7 +55,8 @@ static int expand_file(struct outfile *f, const char *tmpl_path, struct env *e,
 }
 
 struct verify_ctx {
-	struct config *c;
+	const struct config *c;
+	bool *md5;
 	const char *path;
 	int rc;
 };
@@ -66,27 +68,27 @@ static void verify_entry(const char *user, const char *secret, void *arg)
 	struct verify_ctx *v = arg;
 
 	for (size_t i = 0; i < v->c->nup; i++) {
-		struct upstream *u = &v->c->up[i];
+		const struct upstream *u = &v->c->up[i];
 		if (strcmp(u->user, user) != 0)
 			continue;
-		u->userlist_md5 = secret_classify(secret) == SECRET_MD5;
+		v->md5[i] = secret_classify(secret) == SECRET_MD5;
 		if (secret_matches(secret, user, u->password))
 			continue;
 		if (secret_classify(secret) == SECRET_MD5)
 			log_error("'%s': the md5 entry for \"%s\" does not match %s; it must be "
 				  "\"md5\" + md5(password + user name), in that order", v->path,
-				  user, u->pw_origin);
+				  user, upstream_from(u, UF_PASSWORD));
 		else
 			log_error("'%s': the entry for \"%s\" does not match %s", v->path, user,
-				  u->pw_origin);
+				  upstream_from(u, UF_PASSWORD));
 		v->rc = EX_CONFIG;
 		return;
 	}
 }
 
-static int keep_supplied_userlist(struct outfile *f, struct config *c)
+static int keep_supplied_userlist(struct outfile *f, const struct config *c, bool *md5)
 {
-	struct verify_ctx v = {c, f->path, 0};
+	struct verify_ctx v = {c, md5, f->path, EX_OK};
 	size_t len;
 	char *text = read_text(f->path, &len);
 
@@ -103,7 +105,7 @@ static int keep_supplied_userlist(struct outfile *f, struct config *c)
 	return v.rc;
 }
 
-static int plan_userlist(struct plan *p, struct config *c, struct env *e, bool redact)
+static int plan_userlist(struct plan *p, const struct config *c, struct env *e, bool redact)
 {
 	const char *dir = c->config_dir;
 	const char *auth_file = p->user_ini ? NULL : config_get(c, "auth_file");
@@ -115,7 +117,7 @@ static int plan_userlist(struct plan *p, struct config *c, struct env *e, bool r
 	if (file_state(tmpl) != FILE_ABSENT)
 		return expand_file(&p->userlist, tmpl, e, TEMPLATE_USERLIST, redact);
 	if (file_state(p->userlist.path) == FILE_USERS)
-		return keep_supplied_userlist(&p->userlist, c);
+		return keep_supplied_userlist(&p->userlist, c, p->userlist_md5);
 	if (c->nup == 0)
 		return 0;
 	render_userlist(c, &p->userlist.content, redact);
@@ -124,7 +126,7 @@ static int plan_userlist(struct plan *p, struct config *c, struct env *e, bool r
 	return 0;
 }
 
-int plan_build(struct plan *p, struct config *c, struct env *e, bool redact)
+int plan_build(struct plan *p, const struct config *c, struct env *e, bool redact)
 {
 	char tmpl[4096];
 	int rc;
@@ -150,68 +152,28 @@ void plan_free(struct plan *p)
 	buf_free_secret(&p->userlist.content);
 }
 
-/* One quoted field at P; "" stands for ".  Returns the end or NULL. */
-static const char *field(const char *p, struct buf *out)
-{
-	if (*p != '"')
-		return NULL;
-	for (p++; *p; p++) {
-		if (*p == '"') {
-			if (p[1] != '"')
-				return p + 1;
-			p++;
-		}
-		buf_putc(out, *p);
-	}
-	return NULL;
-}
-
-int userlist_parse(const char *text, void (*fn)(const char *, const char *, void *), void *arg)
-{
-	int n = 0;
-	const char *p = text;
-
-	while (*p) {
-		struct buf user, secret;
-		const char *q;
-		p += strspn(p, " \t\r\n");
-		if (!*p)
-			break;
-		if (*p == ';') {
-			p += strcspn(p, "\n");
-			continue;
-		}
-		buf_init(&user);
-		buf_init(&secret);
-		q = field(p, &user);
-		if (q) {
-			q += strspn(q, " \t");
-			q = field(q, &secret);
-		}
-		if (q && !user.oom && !secret.oom) {
-			fn(buf_str(&user), buf_str(&secret), arg);
-			n++;
-		}
-		buf_free_secret(&user);
-		buf_free_secret(&secret);
-		if (!q)
-			return -1;
-		p = q + strcspn(q, "\n");
-	}
-	return n;
-}
-
-static int write_one(const struct outfile *f, const struct runas *ra)
+static int check_one(const struct outfile *f, const struct runas *ra)
 {
 	uid_t uid = ra->set ? ra->uid : geteuid();
 	gid_t gid = ra->set ? ra->gid : getegid();
 
-	if (f->write)
-		return write_atomic(f->path, f->content.data ? f->content.data : "",
-				    f->content.len, ra);
-	if (f->source)
+	if (!f->write && f->source)
 		return check_readable(f->path, uid, gid, "supplied file");
-	return 0;
+	return EX_OK;
+}
+
+int plan_check_supplied(const struct plan *p, const struct runas *ra)
+{
+	int rc = check_one(&p->ini, ra);
+
+	return rc ? rc : check_one(&p->userlist, ra);
+}
+
+static int write_one(const struct outfile *f, const struct runas *ra)
+{
+	if (!f->write)
+		return EX_OK;
+	return write_atomic(f->path, f->content.data ? f->content.data : "", f->content.len, ra);
 }
 
 int plan_write(const struct plan *p, const char *dir, const struct runas *ra)

@@ -7,10 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "exitcodes.h"
 #include "log.h"
-
-#define EX_USAGE 64
-#define EX_OSERR 71
 
 static bool parse_id(const char *s, size_t len, long *out)
 {
@@ -35,8 +33,10 @@ static int lookup_user(const char *s, size_t len, long *uid, long *gid)
 		*gid = pw ? (long)pw->pw_gid : *uid;
 		return 0;
 	}
-	if (len >= sizeof(name))
+	if (len >= sizeof(name)) {
+		log_error("--user: the user name is too long (at most %zu bytes)", sizeof(name) - 1);
 		return EX_USAGE;
+	}
 	memcpy(name, s, len);
 	name[len] = '\0';
 	pw = getpwnam(name);

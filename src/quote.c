@@ -126,3 +126,54 @@ void url_encode(struct buf *out, const char *s)
 		}
 	}
 }
+
+/* One quoted field at P; "" stands for ".  Returns the end or NULL. */
+static const char *field(const char *p, struct buf *out)
+{
+	if (*p != '"')
+		return NULL;
+	for (p++; *p; p++) {
+		if (*p == '"') {
+			if (p[1] != '"')
+				return p + 1;
+			p++;
+		}
+		buf_putc(out, *p);
+	}
+	return NULL;
+}
+
+int userlist_parse(const char *text, void (*fn)(const char *, const char *, void *), void *arg)
+{
+	int n = 0;
+	const char *p = text;
+
+	while (*p) {
+		struct buf user, secret;
+		const char *q;
+		p += strspn(p, " \t\r\n");
+		if (!*p)
+			break;
+		if (*p == ';') {
+			p += strcspn(p, "\n");
+			continue;
+		}
+		buf_init(&user);
+		buf_init(&secret);
+		q = field(p, &user);
+		if (q) {
+			q += strspn(q, " \t");
+			q = field(q, &secret);
+		}
+		if (q && !user.oom && !secret.oom) {
+			fn(buf_str(&user), buf_str(&secret), arg);
+			n++;
+		}
+		buf_free_secret(&user);
+		buf_free_secret(&secret);
+		if (!q)
+			return -1;
+		p = q + strcspn(q, "\n");
+	}
+	return n;
+}

@@ -3,16 +3,10 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "exitcodes.h"
 #include "log.h"
 #include "render.h"
-
-#define EX_CONFIG 78
-
-bool is_secret_var(const char *name)
-{
-	return strstr(name, "PASSWORD") != NULL || strncmp(name, "DATABASE_URL", 12) == 0 ||
-	       strncmp(name, "PGBOUNCER_DSN_", 14) == 0;
-}
+#include "vars.h"
 
 /* Inside '...' on the current [databases]-style line?  Counts the quotes
  * written since the last newline; '' pairs leave the count even. */
@@ -82,7 +76,7 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 			  name, line_of(text, p), var);
 		return NULL;
 	}
-	put_value(out, redact && is_secret_var(var) ? REDACTED : v, kind);
+	put_value(out, redact && vars_is_secret(var) ? REDACTED : v, kind);
 	return close + 1;
 }
 
@@ -110,5 +104,5 @@ int template_expand(const char *name, const char *text, struct env *e,
 			p = dollar + 1;
 		}
 	}
-	return out->oom ? EX_CONFIG : 0;
+	return out->oom ? EX_OSERR : EX_OK;
 }

@@ -7,9 +7,8 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "exitcodes.h"
 #include "log.h"
-
-#define EX_CONFIG 78
 
 /* Schemes dj-database-url accepts for PostgreSQL that libpq does not. */
 static const char *const alias_schemes[] = {"pgsql://", "postgis://", "timescale://"};

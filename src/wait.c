@@ -15,11 +15,8 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "exitcodes.h"
 #include "log.h"
-
-#define EX_UNAVAILABLE 69
-#define EX_NOPERM 77
-#define EX_CONFIG 78
 
 /* Upper bound of one blocking step, so a signal that lands just before a
  * poll() still ends the wait quickly. */
@@ -143,6 +140,7 @@ struct target {
 	const char *keys[16];
 	const char *vals[16];
 	const struct upstream *u;
+	bool userlist_md5; /* a supplied userlist holds an md5 hash for u->user */
 };
 
 static void target_init(struct target *t, const struct config *c, const struct upstream *u)
@@ -223,12 +221,13 @@ static bool server_answered(const struct target *t)
 /* The seed's setup: an md5 hash in userlist.txt cannot answer a server that
  * asks for SCRAM (pgbouncer: "wrong password type" at the first client).
  * The server's password_encryption tells what it stores for new passwords. */
-static bool md5_hash_would_fail(PGconn *conn, const struct upstream *u, struct buf *why)
+static bool md5_hash_would_fail(PGconn *conn, const struct target *t, struct buf *why)
 {
+	const struct upstream *u = t->u;
 	PGresult *r;
 	bool scram;
 
-	if (!u->userlist_md5)
+	if (!t->userlist_md5)
 		return false;
 	r = PQexec(conn, "SELECT current_setting('password_encryption')");
 	scram = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
@@ -251,7 +250,7 @@ static enum attempt_result attempt(const struct target *t, long long deadline, s
 	*hint = "";
 	if (conn && PQstatus(conn) != CONNECTION_BAD)
 		r = poll_login(conn, deadline);
-	if (r == ATTEMPT_OK && md5_hash_would_fail(conn, t->u, why)) {
+	if (r == ATTEMPT_OK && md5_hash_would_fail(conn, t, why)) {
 		*hint = "put the plaintext password in userlist.txt, or delete the file and let "
 			"pgbouncer-entrypoint write it";
 		r = ATTEMPT_WRONG_SECRET;
@@ -334,15 +333,17 @@ static void pause_until(const struct upstream *u, long long next)
 		freeaddrinfo(res);
 }
 
-static int wait_one(const struct config *c, const struct upstream *u, long long start,
+static int wait_one(const struct config *c, size_t i, const bool *userlist_md5, long long start,
 		    long long deadline)
 {
+	const struct upstream *u = &c->up[i];
 	struct target t;
 	long long backoff = FIRST_BACKOFF_MS;
 	struct buf why;
 	const char *hint;
 
 	target_init(&t, c, u);
+	t.userlist_md5 = userlist_md5 && userlist_md5[i];
 	buf_init(&why);
 	for (int n = 1;; n++) {
 		long long step_deadline = now_ms() + ATTEMPT_MS;
@@ -383,10 +384,10 @@ static int wait_one(const struct config *c, const struct upstream *u, long long 
 	}
 	buf_free(&why);
 	log_info("received signal %d while waiting for the upstream; stopping", (int)wait_stop_signal);
-	return 128 + wait_stop_signal;
+	return EX_SIGNAL_BASE + wait_stop_signal;
 }
 
-int wait_upstreams(const struct config *c, long timeout)
+int wait_upstreams(const struct config *c, const bool *userlist_md5, long timeout)
 {
 	long long start = now_ms(), deadline = start + timeout * 1000LL;
 	int rc = 0;
@@ -397,7 +398,7 @@ int wait_upstreams(const struct config *c, long timeout)
 				 c->up[i].origin);
 			continue;
 		}
-		rc = wait_one(c, &c->up[i], start, deadline);
+		rc = wait_one(c, i, userlist_md5, start, deadline);
 	}
 	return rc;
 }
