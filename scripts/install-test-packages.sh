@@ -3,7 +3,7 @@
 # pgbouncer, pytest; docker-compose for the Docker tier when there is an engine.
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-yaml openssl file
-	util-linux mount)
+	util-linux mount valgrind clang-format)
 command -v docker >/dev/null && pkgs+=(docker-compose)
 "$(dirname "$0")/ensure-packages.sh" "${pkgs[@]}"
 # Debian's packages start a cluster and a pgbouncer service; the tests start their own.

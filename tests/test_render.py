@@ -279,3 +279,39 @@ def test_directory_the_run_user_cannot_enter_is_named(pg, workdir):
     uid, gid = run_user_ids()
     assert r.returncode == 0
     assert f"cannot be entered by uid {uid} gid {gid}" in r.stderr and "mode 0700" in r.stderr
+
+
+ODD_USERS = ['us"er', "o'neil", "back\\slash", "ünïcode", "semi;colon#hash=eq", "$dollar",
+             "%pct", "Mixed.Case-1", "*star"]
+
+
+def test_show_pools_works_for_every_user_name_the_userlist_accepts(pg, config_dir, bouncers):
+    """admin_users has no quoting; every name without a comma or white space
+    is written there as it is, and pgbouncer lets that user run SHOW POOLS."""
+    counter[0] += 1
+    users = [f"{u}{counter[0]}" for u in ODD_USERS]
+    urls = []
+    for i, user in enumerate(users):
+        db = f"odd{counter[0]}_{i}"
+        pg.add_user(user, f"pw-{i}", db)
+        urls.append(f"postgresql://{urllib.parse.quote(user, safe='')}:pw-{i}"
+                    f"@127.0.0.1:{pg.port}/{db}")
+    port = free_port()
+    env = {"DATABASE_URLS": " ".join(urls), "LISTEN_ADDR": "127.0.0.1",
+           "LISTEN_PORT": str(port), "UNIX_SOCKET_DIR": "", "PGBOUNCER_RUN_USER": run_user_spec()}
+    r = entrypoint(["render", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 0, r.stderr
+    assert "admin_users" not in r.stderr  # nothing left out
+    bouncers(config_dir, port)
+    for i, user in enumerate(users):
+        q = psql(port, user, f"pw-{i}", "pgbouncer", "SHOW POOLS")
+        assert q.returncode == 0, (user, q.stderr)
+
+
+def test_user_name_with_comma_is_left_out_of_admin_users_with_a_warning(pg, config_dir):
+    user, db = new_user(pg, "pw")
+    env = base_env(pg, "a,b", "pw", db, free_port())
+    r = entrypoint(["render", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 0, r.stderr
+    assert 'DB_USER "a,b" is not added to admin_users' in r.stderr
+    assert "admin_users" not in (config_dir / "pgbouncer.ini").read_text()

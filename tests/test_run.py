@@ -347,3 +347,24 @@ def test_setting_newer_than_the_pgbouncer_is_refused_before_writing(pg, config_d
     assert (f"PGBOUNCER_TRANSACTION_TIMEOUT sets transaction_timeout, which needs pgbouncer "
             f"1.25; the pgbouncer here is {version}") in r.stderr
     assert list(config_dir.iterdir()) == []
+
+
+def test_check_refuses_a_setting_newer_than_the_pgbouncer_as_run_does(pg, config_dir):
+    user = new_user(pg, "pw")
+    env = base_env(pg, user, "pw", user, free_port(), PGBOUNCER_TRANSACTION_TIMEOUT="30")
+    r = entrypoint(["check", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 78, r.stderr
+    assert "configuration OK" not in r.stderr
+    assert "PGBOUNCER_TRANSACTION_TIMEOUT sets transaction_timeout" in r.stderr
+
+
+def test_bare_setting_newer_than_the_pgbouncer_names_the_bare_variable(pg, config_dir):
+    user = new_user(pg, "pw")
+    env = base_env(pg, user, "pw", user, free_port(), MAX_PREPARED_STATEMENTS="10")
+    r = entrypoint(["check", "--config-dir", str(config_dir)], env)
+    if STATIC:  # 1.24 has max_prepared_statements (1.21+)
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode == 78, r.stderr
+        assert "MAX_PREPARED_STATEMENTS sets max_prepared_statements" in r.stderr
+        assert "PGBOUNCER_MAX_PREPARED_STATEMENTS" not in r.stderr
