@@ -42,7 +42,7 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: all deps test unit demo san bench image dockerfile readme-settings clean distclean
+.PHONY: all deps test unit demo san bench image dockerfile readme-settings format clean distclean
 all: $(BIN)
 
 # A static pgbouncer (newest that Debian's stable source packages offer),
@@ -96,6 +96,10 @@ bench: $(BIN)
 # uses too, so what the tests run is what users build.
 dockerfile:
 	cat docker/builder.Dockerfile docker/final.Dockerfile >docker/Dockerfile
+
+# Format the C sources with the pinned .clang-format (make test checks it).
+format:
+	scripts/check-format.sh --fix
 
 # Regenerate the README settings table from the settings table in the binary.
 readme-settings: $(BIN)
