@@ -20,4 +20,4 @@ if [ ${#bad[@]} -gt 0 ]; then
 	echo "check-format: not formatted (run \`make format\`): ${bad[*]}" >&2
 	exit 1
 fi
-echo "check-format: ${files//$'\n'/ }" | wc -w | sed 's/^/check-format: files formatted: /'
+echo "check-format: $(echo $files | wc -w) files formatted"
