@@ -29,8 +29,14 @@ struct upstream {
 
 struct env;
 
+/* "host", "port", ... for messages. */
+extern const char *const upstream_field_names[UF_COUNT];
+
 /* The field's storage in U. */
 char **upstream_field(struct upstream *u, enum upstream_field f);
+
+/* Record VAR as the variable that set field F of U. */
+void upstream_set_from(struct upstream *u, enum upstream_field f, const char *var);
 
 /* The variable that set field F of U, or the upstream's origin. */
 const char *upstream_from(const struct upstream *u, enum upstream_field f);
@@ -42,6 +48,14 @@ const char *upstream_from(const struct upstream *u, enum upstream_field f);
 int upstreams_gather(struct upstream *up, size_t *n, struct env *e, bool need,
 		     const char *listen_port, const char *listen_addr);
 void upstream_free(struct upstream *u);
+
+/* upstream_check.c, called by upstreams_gather: required fields and
+ * defaults (NEED_HOST false when the user's own pgbouncer.ini names the
+ * servers), the pool pointed at itself (LP, LA: listen_port, listen_addr),
+ * and duplicates.  Each returns a status after logging. */
+int upstream_complete(struct upstream *u, bool need_host);
+int upstream_check_self(const struct upstream *u, const char *lp, const char *la);
+int upstreams_check_unique(const struct upstream *up, size_t n);
 
 /* Is UP[I] the first with its user?  userlist.txt and admin_users name
  * each user once. */

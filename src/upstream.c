@@ -15,7 +15,7 @@
 #include "url.h"
 #include "vars.h"
 
-static const char *const field_names[UF_COUNT] = {
+const char *const upstream_field_names[UF_COUNT] = {
 	[UF_HOST] = "host",
 	[UF_PORT] = "port",
 	[UF_DBNAME] = "database name",
@@ -47,7 +47,7 @@ const char *upstream_from(const struct upstream *u, enum upstream_field f)
 	return u->from[f][0] ? u->from[f] : u->origin;
 }
 
-static void set_from(struct upstream *u, enum upstream_field f, const char *var)
+void upstream_set_from(struct upstream *u, enum upstream_field f, const char *var)
 {
 	snprintf(u->from[f], sizeof(u->from[f]), "%s", var);
 }
@@ -107,7 +107,7 @@ static int url_upstream(struct gather *g, const char *text, const char *origin, 
 	if (alias && !(u->alias = strdup(alias)))
 		return EX_OSERR;
 	for (int f = 0; f < UF_COUNT; f++)
-		set_from(u, (enum upstream_field)f, origin);
+		upstream_set_from(u, (enum upstream_field)f, origin);
 	return url_parse(text, u, origin);
 }
 
@@ -137,7 +137,7 @@ static int upstream_from_vars(struct env *e, struct upstream *u, bool *found)
 		*found = true;
 		if (!(*upstream_field(u, field_vars[i].field) = strdup(a ? a : b)))
 			return EX_OSERR;
-		set_from(u, field_vars[i].field, env_origin(e, a ? na : nb, origin, sizeof(origin)));
+		upstream_set_from(u, field_vars[i].field, env_origin(e, a ? na : nb, origin, sizeof(origin)));
 	}
 	snprintf(u->origin, sizeof(u->origin), "%s",
 		 u->from[UF_HOST][0] ? u->from[UF_HOST] : u->from[UF_DBNAME][0] ? u->from[UF_DBNAME]
@@ -170,13 +170,13 @@ static int merge_upstreams(struct upstream *url, struct upstream *vars)
 			else
 				log_error("DATABASE_URL and %s name different upstreams (%s \"%s\" vs "
 					  "\"%s\"); set one of them, or make them agree",
-					  vars->from[f], field_names[f], *a, *b);
+					  vars->from[f], upstream_field_names[f], *a, *b);
 			return EX_CONFIG;
 		}
 		if (!*a && *b) {
 			*a = *b;
 			*b = NULL;
-			set_from(url, f, vars->from[f]);
+			upstream_set_from(url, f, vars->from[f]);
 		}
 	}
 	return EX_OK;
@@ -259,165 +259,6 @@ static int dsn_upstreams(struct gather *g)
 	return EX_OK;
 }
 
-/* ---- checks -------------------------------------------------------------- */
-
-static bool from_discrete(const char *var)
-{
-	return !strncmp(var, "DB_", 3) || !strncmp(var, "POSTGRESQL_", 11);
-}
-
-static int require(const struct upstream *u, enum upstream_field f, const char *var)
-{
-	if (*upstream_field((struct upstream *)u, f))
-		return EX_OK;
-	if (from_discrete(u->origin))
-		log_error("%s is not set: it gives the upstream %s", var, field_names[f]);
-	else
-		log_error("%s has no %s; add it to the URL", u->origin, field_names[f]);
-	return EX_CONFIG;
-}
-
-static int require_password(const struct upstream *u)
-{
-	if (u->password)
-		return EX_OK;
-	if (!from_discrete(u->origin))
-		log_error("%s has no password: add it to the URL (percent-encoded) or set "
-			  "DB_PASSWORD or DB_PASSWORD_FILE",
-			  u->origin);
-	else
-		log_error("DB_PASSWORD is not set: pgbouncer needs the upstream password to log in "
-			  "(set DB_PASSWORD or DB_PASSWORD_FILE)");
-	return EX_CONFIG;
-}
-
-static bool port_ok(const char *p)
-{
-	char *end;
-	long n;
-
-	if (!p || !isdigit((unsigned char)*p))
-		return false;
-	n = strtol(p, &end, 10);
-	return *end == '\0' && n >= 1 && n <= 65535 && p[0] != '0';
-}
-
-/* "VAR: the WHAT WHY", with the value only when VAR may show it. */
-static int refuse(const struct upstream *u, enum upstream_field f, const char *what,
-		  const char *why, const char *value)
-{
-	const char *var = upstream_from(u, f);
-
-	if (value && !vars_is_secret(var))
-		log_error("%s: the %s %s, got \"%s\"", var, what, why, value);
-	else
-		log_error("%s: the %s %s", var, what, why);
-	return EX_CONFIG;
-}
-
-static int fill_defaults(struct upstream *u)
-{
-	if (!u->port && !(u->port = strdup("5432")))
-		return EX_OSERR;
-	if (!u->dbname && !(u->dbname = strdup(u->user)))
-		return EX_OSERR;
-	if (!u->alias && !(u->alias = strdup(u->dbname)))
-		return EX_OSERR;
-	if (!u->from[UF_DBNAME][0])
-		set_from(u, UF_DBNAME, u->from[UF_USER]);
-	if (!u->from[UF_ALIAS][0])
-		set_from(u, UF_ALIAS, u->from[UF_DBNAME]);
-	return EX_OK;
-}
-
-static int check_fields(const struct upstream *u)
-{
-	const char *why = "";
-
-	if (!port_ok(u->port))
-		return refuse(u, UF_PORT, "port", "must be a port number (1-65535)", u->port);
-	if (!*u->password) {
-		log_error("%s: the password is empty; pgbouncer cannot log in with an empty "
-			  "password",
-			  upstream_from(u, UF_PASSWORD));
-		return EX_CONFIG;
-	}
-	if (!db_alias_ok(u->alias, &why))
-		return refuse(u, UF_ALIAS, "database name (pool name)", why, NULL);
-	if (u->host && !connstr_value_ok(u->host, &why))
-		return refuse(u, UF_HOST, "host", why, NULL);
-	if (!connstr_value_ok(u->dbname, &why))
-		return refuse(u, UF_DBNAME, "database name", why, NULL);
-	if (!userlist_user_ok(u->user, &why))
-		return refuse(u, UF_USER, "user name", why, NULL);
-	if (u->application_name && !connstr_value_ok(u->application_name, &why))
-		return refuse(u, UF_HOST, "application_name", why, NULL);
-	if (!userlist_value_ok(u->password, &why))
-		return refuse(u, UF_PASSWORD, "password", why, NULL);
-	return EX_OK;
-}
-
-/* NEED_HOST is false when the user's own pgbouncer.ini names the servers:
- * then the variables only feed userlist.txt (and templates). */
-static int complete_upstream(struct upstream *u, bool need_host)
-{
-	int rc;
-
-	if (((need_host || u->host) && (rc = require(u, UF_HOST, "DB_HOST"))) ||
-	    (rc = require(u, UF_USER, "DB_USER")) || (rc = require_password(u)) ||
-	    (rc = fill_defaults(u)))
-		return rc;
-	return check_fields(u);
-}
-
-static bool is_local_name(const char *host, const char *listen_addr)
-{
-	static const char *const local[] = {"localhost", "127.0.0.1", "::1", "0.0.0.0", "::"};
-
-	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if (strcasecmp(host, local[i]) == 0)
-			return true;
-	return listen_addr && *listen_addr && strcmp(listen_addr, "*") != 0 &&
-	       strcasecmp(host, listen_addr) == 0;
-}
-
-/* The seed's deploy script rewrote DB_HOST to the pooler, so a second run
- * pointed the pool at itself.  Refuse what can be seen without the network;
- * the wait phase catches a service name that resolves to this container. */
-static int check_self_loop(const struct upstream *u, const char *lp, const char *la)
-{
-	if (!lp || !u->host || strcmp(u->port, lp) != 0 || !is_local_name(u->host, la))
-		return EX_OK;
-	log_error("%s points at this pool itself (%s:%s is where pgbouncer listens); set it "
-		  "to the database server and give applications the pool's address instead",
-		  upstream_from(u, UF_HOST), u->host, u->port);
-	return EX_CONFIG;
-}
-
-static int check_unique(const struct upstream *up, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(up[i].alias, up[j].alias) == 0) {
-				log_error("%s and %s both define the database \"%s\"; give one of "
-					  "them another name",
-					  up[j].origin, up[i].origin, up[i].alias);
-				return EX_CONFIG;
-			}
-			/* userlist.txt holds one password per user */
-			if (strcmp(up[i].user, up[j].user) == 0 &&
-			    strcmp(up[i].password, up[j].password) != 0) {
-				log_error("%s and %s give user \"%s\" different passwords; "
-					  "userlist.txt holds one password per user",
-					  upstream_from(&up[j], UF_PASSWORD),
-					  upstream_from(&up[i], UF_PASSWORD), up[i].user);
-				return EX_CONFIG;
-			}
-		}
-	}
-	return EX_OK;
-}
-
 int upstreams_gather(struct upstream *up, size_t *n, struct env *e, bool need,
 		     const char *listen_port, const char *listen_addr)
 {
@@ -439,12 +280,12 @@ int upstreams_gather(struct upstream *up, size_t *n, struct env *e, bool need,
 		if (!(up[0].alias = strdup(alias)))
 			return EX_OSERR;
 		char origin[VAR_NAME_MAX];
-		set_from(&up[0], UF_ALIAS,
+		upstream_set_from(&up[0], UF_ALIAS,
 			 env_origin(e, "PGBOUNCER_DATABASE", origin, sizeof(origin)));
 	}
 	for (size_t i = 0; i < *n; i++)
-		if ((rc = complete_upstream(&up[i], need)) ||
-		    (need && (rc = check_self_loop(&up[i], listen_port, listen_addr))))
+		if ((rc = upstream_complete(&up[i], need)) ||
+		    (need && (rc = upstream_check_self(&up[i], listen_port, listen_addr))))
 			return rc;
-	return check_unique(up, *n);
+	return upstreams_check_unique(up, *n);
 }
