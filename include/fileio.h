@@ -16,11 +16,23 @@ enum file_state { FILE_ABSENT, FILE_OURS, FILE_USERS, FILE_DIRECTORY, FILE_ERROR
  * GENERATED_MARK), a user's own file, or a directory. */
 enum file_state file_state(const char *path);
 
-/* temp file in the same directory, fsync, rename, fsync the directory.
- * Returns a status after logging; leaves no temp file behind. */
-int write_atomic(const char *path, const char *data, size_t len, const struct runas *owner);
+/* One file to (re)place: PATH gets exactly DATA. */
+struct file_out {
+	const char *path;
+	const char *data;
+	size_t len;
+};
+#define WRITE_MAX_FILES 4
 
-/* Create DIR (mode 0755) when missing.  Returns a status. */
+/* Replace the N files as one change: every temp file (in the target's
+ * directory, 0600, owned by OWNER) is written and fsync'ed first, then all
+ * are renamed and the directories fsync'ed, so a failure before the renames
+ * (full disk, a directory in the way) leaves the old set.  All on directory
+ * descriptors.  Returns a status after logging; leaves no temp file behind. */
+int write_files(const struct file_out *f, size_t n, const struct runas *owner);
+
+/* Create DIR (mode 0755, given to OWNER on its descriptor) when missing.
+ * Returns a status. */
 int ensure_dir(const char *dir, const struct runas *owner);
 
 /* Warn when a process with UID/GID could not enter DIR. */

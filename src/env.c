@@ -8,6 +8,7 @@
 
 #include "exitcodes.h"
 #include "log.h"
+#include "safefile.h"
 
 struct envvar *env_find(struct env *e, const char *name)
 {
@@ -84,9 +85,9 @@ static int load_file_var(struct env *e, struct envvar *fv, env_reader rd)
 	buf_init(&content);
 	err = rd(fv->value, &content);
 	if (err) {
-		log_error("could not read %s '%s': %s", fv->name, fv->value, strerror(err));
+		log_error("could not read %s '%s': %s", fv->name, fv->value, safefile_strerror(err));
 		buf_free_secret(&content);
-		return EX_CONFIG;
+		return err == ENOMEM ? EX_OSERR : EX_CONFIG;
 	}
 	chomp(&content);
 	if (memchr(buf_str(&content), '\0', content.len)) {

@@ -2,41 +2,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "exitcodes.h"
 #include "log.h"
 #include "render.h"
+#include "safefile.h"
 
 int file_read(const char *path, struct buf *out)
 {
-	char chunk[4096];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return errno;
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int err = errno;
-			close(fd);
-			OPENSSL_cleanse(chunk, sizeof(chunk));
-			return err;
-		}
-		buf_add(out, chunk, (size_t)n);
-	}
-	close(fd);
-	OPENSSL_cleanse(chunk, sizeof(chunk));
-	return out->oom ? ENOMEM : 0;
+	return safefile_read(path, out);
 }
 
 char *read_text(const char *path, size_t *len)
@@ -56,6 +36,8 @@ char *read_text(const char *path, size_t *len)
 	if (copy) {
 		memcpy(copy, buf_str(&b), b.len + 1);
 		*len = b.len;
+	} else {
+		errno = ENOMEM;
 	}
 	buf_free_secret(&b);
 	return copy;
@@ -66,14 +48,13 @@ enum file_state file_state(const char *path)
 	char head[sizeof(GENERATED_MARK)];
 	struct stat st;
 	ssize_t n;
-	int fd;
+	int fd, rc = safefile_stat(path, &st);
 
-	if (stat(path, &st) < 0)
-		return errno == ENOENT ? FILE_ABSENT : FILE_ERROR;
+	if (rc)
+		return rc == ENOENT ? FILE_ABSENT : rc == SF_ELINK ? FILE_USERS : FILE_ERROR;
 	if (S_ISDIR(st.st_mode))
 		return FILE_DIRECTORY;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (safefile_open(path, &fd))
 		return FILE_USERS; /* unreadable: not something we wrote */
 	n = read(fd, head, sizeof(head) - 1);
 	close(fd);
@@ -115,100 +96,124 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-static int fsync_dir(const char *path)
+static int fail(const char *what, const char *path, int err)
 {
-	char *copy = strdup(path);
-	int fd, rc = 0;
-
-	if (!copy)
-		return -1;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd < 0)
-		return -1;
-	if (fsync(fd) < 0 && errno != EINVAL)
-		rc = -1;
-	close(fd);
-	return rc;
-}
-
-static int fail(const char *what, const char *path, const char *tmp)
-{
-	int err = errno;
-
-	log_error("could not %s '%s': %s%s", what, path, strerror(err), hint_for(err));
-	if (tmp)
-		unlink(tmp);
+	log_error("could not %s '%s': %s%s", what, path, safefile_strerror(err), hint_for(err));
 	return EX_CANTCREAT;
 }
 
-int write_atomic(const char *path, const char *data, size_t len, const struct runas *owner)
-{
-	char tmp[4096];
-	int fd;
+/* One file of the set being replaced: its directory (a descriptor, so no
+ * path is looked up again after the checks), its name and its temp file. */
+struct staged {
+	int dirfd;
+	char name[NAME_MAX + 1];
+	char tmp[NAME_MAX + 1];
+	bool written;
+};
 
-	if (file_state(path) == FILE_DIRECTORY) {
+static int open_parent(const char *path, struct staged *s)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int err;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (snprintf(s->name, sizeof(s->name), "%s", slash ? slash + 1 : path) >=
+		    (int)sizeof(s->name) ||
+	    snprintf(s->tmp, sizeof(s->tmp), "%s.tmp.%ld", s->name, (long)getpid()) >=
+		    (int)sizeof(s->tmp)) {
+		log_error("file name too long: '%s'", path);
+		return EX_CANTCREAT;
+	}
+	if ((err = safefile_open_dir(dir, false, NULL, &s->dirfd)))
+		return fail("open the directory of", path, err);
+	return EX_OK;
+}
+
+/* The temp file, complete and on disk, owned by OWNER, mode 0600. */
+static int stage(struct staged *s, const struct file_out *f, const struct runas *owner)
+{
+	struct stat st;
+	int fd, err;
+
+	if (fstatat(s->dirfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 		log_error("'%s' is a directory, not a file (Docker creates one when a bind-mount "
-			  "source is missing): remove it, or mount a file there", path);
+			  "source is missing): remove it, or mount a file there", f->path);
 		return EX_CANTCREAT;
 	}
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
-		log_error("path too long: '%s'", path);
-		return EX_CANTCREAT;
-	}
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	unlinkat(s->dirfd, s->tmp, 0); /* left by a process with our pid, killed */
+	/* O_EXCL: whatever is planted under the temp name is never opened */
+	fd = openat(s->dirfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail("create", tmp, NULL);
-	if (write_all(fd, data, len) < 0 || fchmod(fd, 0600) < 0 ||
+		return fail("create a temporary file for", f->path, errno);
+	s->written = true;
+	if (write_all(fd, f->data, f->len) < 0 || fchmod(fd, 0600) < 0 ||
 	    (owner && owner->set && fchown(fd, owner->uid, owner->gid) < 0) || fsync(fd) < 0) {
-		int err = errno;
+		err = errno;
 		close(fd);
-		errno = err;
-		return fail("write", path, tmp);
+		return fail("write", f->path, err);
 	}
 	if (close(fd) < 0)
-		return fail("write", path, tmp);
-	if (rename(tmp, path) < 0)
-		return fail("replace", path, tmp);
-	if (fsync_dir(path) < 0)
-		return fail("sync the directory of", path, NULL);
-	return 0;
+		return fail("write", f->path, errno);
+	return EX_OK;
+}
+
+int write_files(const struct file_out *f, size_t n, const struct runas *owner)
+{
+	struct staged s[WRITE_MAX_FILES];
+	size_t i, opened = 0;
+	int rc = EX_OK;
+
+	memset(s, 0, sizeof(s));
+	/* every temp file first: a failure here leaves the old set as it was */
+	for (i = 0; i < n && i < WRITE_MAX_FILES && !rc; i++) {
+		if (!(rc = open_parent(f[i].path, &s[i]))) {
+			opened++;
+			rc = stage(&s[i], &f[i], owner);
+		}
+	}
+	for (i = 0; i < opened && !rc; i++)
+		if (renameat(s[i].dirfd, s[i].tmp, s[i].dirfd, s[i].name) < 0)
+			rc = fail("replace", f[i].path, errno);
+		else
+			s[i].written = false;
+	for (i = 0; i < opened && !rc; i++)
+		if (fsync(s[i].dirfd) < 0 && errno != EINVAL)
+			rc = fail("sync the directory of", f[i].path, errno);
+	for (i = 0; i < opened; i++) {
+		if (s[i].written)
+			unlinkat(s[i].dirfd, s[i].tmp, 0);
+		close(s[i].dirfd);
+	}
+	return rc;
 }
 
 int ensure_dir(const char *dir, const struct runas *owner)
 {
-	struct stat st;
+	int fd, err = safefile_open_dir(dir, true, owner, &fd);
 
-	if (stat(dir, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return 0;
+	if (err == SF_ENOTDIR) {
 		log_error("config directory '%s' is not a directory", dir);
 		return EX_CANTCREAT;
 	}
-	if (errno != ENOENT || mkdir(dir, 0755) < 0)
-		return fail("create directory", dir, NULL);
-	if (owner && owner->set && chown(dir, owner->uid, owner->gid) < 0)
-		return fail("change the owner of", dir, NULL);
-	return 0;
-}
-
-/* Does ST's mode give UID/GID the owner permission USR_BIT (S_IRUSR,
- * S_IXUSR), by the owner, group or other class that applies to them? */
-static bool mode_allows(const struct stat *st, uid_t uid, gid_t gid, mode_t usr_bit)
-{
-	mode_t bit = st->st_uid == uid ? usr_bit : st->st_gid == gid ? usr_bit >> 3 : usr_bit >> 6;
-
-	return (st->st_mode & bit) != 0;
+	if (err)
+		return fail("create directory", dir, err);
+	close(fd);
+	return EX_OK;
 }
 
 void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
 
-	if (uid == 0 || stat(dir, &st) < 0)
+	if (uid == 0 || safefile_stat(dir, &st) != 0)
 		return;
-	if (!mode_allows(&st, uid, gid, S_IXUSR))
+	if (!safefile_mode_allows(&st, uid, gid, S_IXUSR))
 		log_warn("config directory '%s' (owner %ld:%ld, mode %04o) cannot be entered by uid "
 			 "%ld gid %ld, which pgbouncer runs as: it will not read its files; chown "
 			 "or chmod the directory", dir, (long)st.st_uid, (long)st.st_gid,
@@ -218,16 +223,21 @@ void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
 int check_readable(const char *path, uid_t uid, gid_t gid, const char *what)
 {
 	struct stat st;
+	int fd, err = safefile_stat(path, &st);
 
-	if (stat(path, &st) < 0) {
-		log_error("could not open %s '%s': %s", what, path, strerror(errno));
+	if (!err && uid != 0 && !safefile_mode_allows(&st, uid, gid, S_IRUSR)) {
+		log_error("%s '%s' is not readable by uid %ld gid %ld (owner %ld:%ld, mode %04o): "
+			  "chown it to %ld, or make it group-readable (chmod 0640) for gid %ld",
+			  what, path, (long)uid, (long)gid, (long)st.st_uid, (long)st.st_gid,
+			  (unsigned)(st.st_mode & 07777), (long)uid, (long)gid);
 		return EX_CONFIG;
 	}
-	if (uid == 0 || mode_allows(&st, uid, gid, S_IRUSR))
-		return 0;
-	log_error("%s '%s' is not readable by uid %ld gid %ld (owner %ld:%ld, mode %04o): "
-		  "chown it to %ld, or make it group-readable (chmod 0640) for gid %ld",
-		  what, path, (long)uid, (long)gid, (long)st.st_uid, (long)st.st_gid,
-		  (unsigned)(st.st_mode & 07777), (long)uid, (long)gid);
-	return EX_CONFIG;
+	/* and it must be a regular file reached by the rules of safefile.h */
+	if (!err && !(err = safefile_open(path, &fd)))
+		close(fd);
+	if (err) {
+		log_error("could not open %s '%s': %s", what, path, safefile_strerror(err));
+		return EX_CONFIG;
+	}
+	return EX_OK;
 }

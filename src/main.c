@@ -20,6 +20,7 @@
 #include "log.h"
 #include "plan.h"
 #include "privs.h"
+#include "safefile.h"
 #include "unknown.h"
 #include "vars.h"
 #include "version.h"
@@ -143,7 +144,11 @@ static int run_command(const struct options *o, struct state *s)
 {
 	int rc;
 
-	if ((rc = runas_resolve(o->user, &s->runas)) || (rc = load_model(o, s)))
+	if ((rc = runas_resolve(o->user, &s->runas)))
+		return rc;
+	/* as root, every file is opened under the rules of safefile.h */
+	safefile_guard(&s->runas);
+	if ((rc = load_model(o, s)))
 		return rc;
 	/* health talks to the admin console as pgbouncer's own uid */
 	if (o->cmd == CMD_HEALTH && (rc = runas_drop(&s->runas)))

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "quote.h"
 #include "render.h"
+#include "safefile.h"
 #include "secret.h"
 #include "template.h"
 
@@ -44,8 +45,9 @@ static int expand_file(struct outfile *f, const char *tmpl_path, struct env *e,
 	int rc;
 
 	if (!text) {
-		log_error("could not read template '%s': %s", tmpl_path, strerror(errno));
-		return EX_CONFIG;
+		int err = errno;
+		log_error("could not read template '%s': %s", tmpl_path, safefile_strerror(err));
+		return err == ENOMEM ? EX_OSERR : EX_CONFIG;
 	}
 	rc = template_expand(tmpl_path, text, e, kind, redact, &f->content);
 	free(text);
@@ -169,19 +171,26 @@ int plan_check_supplied(const struct plan *p, const struct runas *ra)
 	return rc ? rc : check_one(&p->userlist, ra);
 }
 
-static int write_one(const struct outfile *f, const struct runas *ra)
+static void add_out(struct file_out *out, size_t *n, const struct outfile *f)
 {
 	if (!f->write)
-		return EX_OK;
-	return write_atomic(f->path, f->content.data ? f->content.data : "", f->content.len, ra);
+		return;
+	out[*n].path = f->path;
+	out[*n].data = f->content.data ? f->content.data : "";
+	out[*n].len = f->content.len;
+	(*n)++;
 }
 
 int plan_write(const struct plan *p, const char *dir, const struct runas *ra)
 {
+	struct file_out out[2];
+	size_t n = 0;
 	int rc;
 
-	if ((rc = ensure_dir(dir, ra)) || (rc = write_one(&p->ini, ra)) ||
-	    (rc = write_one(&p->userlist, ra)))
+	add_out(out, &n, &p->ini);
+	add_out(out, &n, &p->userlist);
+	/* the pair is one change: both or neither (issue 8, item 12) */
+	if ((rc = ensure_dir(dir, ra)) || (rc = write_files(out, n, ra)))
 		return rc;
 	if (ra->set)
 		warn_unsearchable(dir, ra->uid, ra->gid);
