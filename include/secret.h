@@ -10,6 +10,9 @@
 
 #define SCRAM_DEFAULT_ITERATIONS 4096
 #define SCRAM_SALT_LEN 16
+/* A supplied SCRAM secret with more iterations is refused: checking it would
+ * cost seconds of CPU at every start (PostgreSQL's default is 4096). */
+#define SCRAM_MAX_ITERATIONS 1000000
 
 /* "md5" + hex(md5(password || user)), lower-case hex. */
 bool secret_md5(const char *user, const char *password, struct buf *out);
@@ -25,6 +28,9 @@ enum secret_kind { SECRET_PLAIN, SECRET_MD5, SECRET_SCRAM };
 enum secret_kind secret_classify(const char *stored);
 
 /* Does STORED (any kind) verify PASSWORD for USER? */
+/* The iteration count of a SCRAM secret, or -1 when it has none. */
+long secret_scram_iterations(const char *stored);
+
 bool secret_matches(const char *stored, const char *user, const char *password);
 
 #endif

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "settings.h"
+#include "vars.h"
 #include "version.h"
 
 static const struct {
@@ -102,6 +104,32 @@ static int wait_timeout_from_env(struct options *o)
 	return parse_timeout(t, "PGBOUNCER_WAIT_TIMEOUT", &o->wait_timeout);
 }
 
+/* The directory becomes auth_file's value in [pgbouncer], where a line
+ * break would add lines and white space at either end is dropped by
+ * pgbouncer's parser (issue 8, item 10). */
+static int config_dir_check(const char *dir, bool from_env)
+{
+	const char *why = "must not contain control characters (a line break would add lines "
+			  "to pgbouncer.ini)";
+	size_t n = strlen(dir);
+	bool bad = false;
+
+	for (size_t i = 0; i < n; i++)
+		bad |= (unsigned char)dir[i] < 0x20 || dir[i] == 0x7f;
+	if (!bad && n && (isspace((unsigned char)dir[0]) || isspace((unsigned char)dir[n - 1]))) {
+		why = "must not begin or end with white space (pgbouncer drops it)";
+		bad = true;
+	}
+	if (!bad)
+		return EX_OK;
+	if (from_env) {
+		vars_refuse("PGBOUNCER_CONFIG_DIR", why, dir);
+		return EX_CONFIG;
+	}
+	log_error("--config-dir %s, got \"%s\"", why, dir);
+	return EX_USAGE;
+}
+
 int cli_parse(int argc, char **argv, struct options *o)
 {
 	int i = 1, rc;
@@ -131,6 +159,8 @@ int cli_parse(int argc, char **argv, struct options *o)
 		if ((rc = parse_option(argc, argv, &i, o)))
 			return rc;
 	}
+	if ((rc = config_dir_check(o->config_dir, o->config_dir == getenv("PGBOUNCER_CONFIG_DIR"))))
+		return rc;
 	if (o->cmd == CMD_CLIENT_URL && !o->host) {
 		log_error("client-url needs --host HOST: the name applications use for the pool");
 		return EX_USAGE;

@@ -74,6 +74,15 @@ static void verify_entry(const char *user, const char *secret, void *arg)
 		if (strcmp(u->user, user) != 0)
 			continue;
 		v->md5[i] = secret_classify(secret) == SECRET_MD5;
+		long iter = secret_scram_iterations(secret);
+		if (secret_classify(secret) == SECRET_SCRAM &&
+		    (iter < 1 || iter > SCRAM_MAX_ITERATIONS)) {
+			log_error("'%s': the SCRAM secret for \"%s\" has an iteration count that is "
+				  "not between 1 and %d; write it again with PostgreSQL's default "
+				  "(4096)", v->path, user, SCRAM_MAX_ITERATIONS);
+			v->rc = EX_CONFIG;
+			return;
+		}
 		if (secret_matches(secret, user, u->password))
 			continue;
 		if (secret_classify(secret) == SECRET_MD5)

@@ -5,6 +5,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,17 +112,29 @@ enum secret_kind secret_classify(const char *s)
 	return SECRET_PLAIN;
 }
 
+long secret_scram_iterations(const char *stored)
+{
+	char *end;
+	long iter;
+
+	if (secret_classify(stored) != SECRET_SCRAM || !isdigit((unsigned char)stored[14]))
+		return -1;
+	errno = 0;
+	iter = strtol(stored + 14, &end, 10);
+	return errno || *end != ':' ? -1 : iter;
+}
+
 /* Recompute a SCRAM secret with STORED's own salt and iteration count. */
 static bool scram_matches(const char *stored, const char *password)
 {
 	const char *p = stored + 14, *colon = strchr(p, ':'), *dollar;
 	unsigned char salt[128];
-	char *end, b64[192];
-	long iter = strtol(p, &end, 10);
+	char b64[192];
+	long iter = secret_scram_iterations(stored);
 	struct buf mine;
 	bool ok;
 
-	if (end != colon || iter < 1 || iter > 100000000)
+	if (iter < 1 || iter > SCRAM_MAX_ITERATIONS)
 		return false;
 	dollar = strchr(colon + 1, '$');
 	if (!dollar || (size_t)(dollar - colon - 1) >= sizeof(b64))

@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "exitcodes.h"
 #include "log.h"
@@ -40,10 +41,52 @@ static int line_of(const char *text, const char *at)
 	return n;
 }
 
+/* Which section the output is in: kept up to date as the output grows, so
+ * the whole expansion stays linear in the template's size. */
+struct section {
+	size_t scanned;
+	bool connstr; /* [databases], [peers], [users]: values are key=value lists */
+};
+
+static void track_section(struct section *s, const struct buf *out)
+{
+	static const char *const lists[] = {"[databases]", "[peers]", "[users]"};
+
+	for (; s->scanned < out->len; s->scanned++) {
+		size_t i = s->scanned;
+		if ((i > 0 && out->data[i - 1] != '\n') || out->data[i] != '[')
+			continue;
+		s->connstr = false;
+		for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
+			if (out->len - i >= strlen(lists[k]) &&
+			    strncasecmp(out->data + i, lists[k], strlen(lists[k])) == 0)
+				s->connstr = true;
+	}
+}
+
+/* Right of the '=' on the current line of a key=value list section, and
+ * not inside '...': white space in a value there starts another key
+ * (host=${DB_HOST} with "x user=admin" would add user=). */
+static bool splits_connstr(const struct buf *out, const struct section *s, const char *v)
+{
+	bool after_eq = false;
+
+	if (!s->connstr || in_single_quotes(out))
+		return false;
+	for (size_t i = out->len; i > 0 && out->data[i - 1] != '\n'; i--)
+		after_eq |= out->data[i - 1] == '=';
+	if (!after_eq)
+		return false;
+	for (; *v; v++)
+		if (isspace((unsigned char)*v))
+			return true;
+	return false;
+}
+
 /* Expand the reference starting at P ("${"); returns the end, or NULL. */
 static const char *expand_one(const char *name, const char *text, const char *p,
 			      struct env *e, enum template_kind kind, bool redact,
-			      struct buf *out)
+			      struct section *sec, struct buf *out)
 {
 	const char *start = p + 2, *q = start, *close, *def = NULL;
 	char var[128];
@@ -76,6 +119,12 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 			  name, line_of(text, p), var);
 		return NULL;
 	}
+	if (kind == TEMPLATE_INI && (track_section(sec, out), splits_connstr(out, sec, v))) {
+		log_error("%s line %d: %s contains white space, which would add keys to the "
+			  "connection string; put the reference in single quotes: key='${%s}'",
+			  name, line_of(text, p), var, var);
+		return NULL;
+	}
 	put_value(out, redact && vars_is_secret(var) ? REDACTED : v, kind);
 	return close + 1;
 }
@@ -83,6 +132,7 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 int template_expand(const char *name, const char *text, struct env *e,
 		    enum template_kind kind, bool redact, struct buf *out)
 {
+	struct section sec = {out->len, false};
 	const char *p = text;
 
 	while (*p) {
@@ -96,7 +146,7 @@ int template_expand(const char *name, const char *text, struct env *e,
 			buf_putc(out, '$');
 			p = dollar + 2;
 		} else if (dollar[1] == '{') {
-			p = expand_one(name, text, dollar, e, kind, redact, out);
+			p = expand_one(name, text, dollar, e, kind, redact, &sec, out);
 			if (!p)
 				return EX_CONFIG;
 		} else {

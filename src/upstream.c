@@ -157,6 +157,13 @@ static bool same_field(enum upstream_field f, const char *a, const char *b)
 
 /* DATABASE_URL and DB_* both set: fine when they agree (the seed's .env.test
  * carried both); an error naming both when they do not. */
+static bool read_from_file(const char *var)
+{
+	size_t n = strlen(var);
+
+	return n > 5 && strcmp(var + n - 5, "_FILE") == 0;
+}
+
 static int merge_upstreams(struct upstream *url, struct upstream *vars)
 {
 	for (int i = 0; i < UF_COUNT; i++) {
@@ -167,6 +174,11 @@ static int merge_upstreams(struct upstream *url, struct upstream *vars)
 				log_error("DATABASE_URL and %s name different passwords; set one of "
 					  "them, or make them agree",
 					  vars->from[f]);
+			else if (vars_is_secret(vars->from[f]) || read_from_file(url->origin))
+				/* a value read from a file is never echoed (item 9) */
+				log_error("DATABASE_URL and %s name different upstreams (%s); set "
+					  "one of them, or make them agree", vars->from[f],
+					  upstream_field_names[f]);
 			else
 				log_error("DATABASE_URL and %s name different upstreams (%s \"%s\" vs "
 					  "\"%s\"); set one of them, or make them agree",

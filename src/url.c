@@ -27,26 +27,21 @@ static const char *scheme_alias(const char *s)
 	return NULL;
 }
 
-/* libpq's messages quote the offending URL part, which may be the password:
- * keep the message, drop what is between double quotes. */
+/* libpq's messages quote the offending part of the URL, which may be the
+ * password, and a password may itself hold '"': keep only the words before
+ * the first quote, never any part of the value (issue 8, item 9). */
 static void log_parse_error(const char *origin, const char *err)
 {
-	struct buf b;
-	bool inq = false;
+	const char *msg = err ? err : "";
+	size_t n = strcspn(msg, "\"\n");
 
-	buf_init(&b);
-	for (const char *p = err ? err : ""; *p && *p != '\n'; p++) {
-		if (*p == '"') {
-			buf_puts(&b, inq ? "\"" : "\"...");
-			inq = !inq;
-		} else if (!inq) {
-			buf_putc(&b, *p);
-		}
-	}
-	log_error("%s is not a valid PostgreSQL URL: %s; percent-encode '@' ':' '/' '?' "
+	while (n > 0 && strchr(" :", msg[n - 1]))
+		n--;
+	if (n >= 3 && !strncmp(msg + n - 3, " in", 3))
+		n -= 3;
+	log_error("%s is not a valid PostgreSQL URL: %.*s; percent-encode '@' ':' '/' '?' "
 		  "'#' '%%' and spaces in the user name and password (%%40 %%3A %%2F %%3F "
-		  "%%23 %%25 %%20)", origin, buf_str(&b) ? buf_str(&b) : "");
-	buf_free(&b);
+		  "%%23 %%25 %%20)", origin, (int)n, msg);
 }
 
 static char *dup_or_null(const char *s)
