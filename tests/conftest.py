@@ -8,6 +8,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -83,11 +84,42 @@ def process_env(env):
     return full
 
 
+# The secrets audit (issue 8): every password given to a role, and every byte
+# the binary wrote during the session (stdout and stderr of entrypoint() and
+# of test_run's Running).  At the end no password may be in that output.
+PASSWORDS = set()
+OUTPUT = []
+AUDIT_MIN_LEN = 6  # shorter test passwords ("pw") occur in ordinary words
+
+
+def record_output(text):
+    """Keep what the binary wrote for the audit.  client-url prints URLs with
+    the password by design (that is its job): its stdout is not audited."""
+    OUTPUT.append(text or "")
+
+
+def audit_leaks(passwords, outputs):
+    """The passwords (long enough to be unambiguous) found in OUTPUTS."""
+    blob = "\n".join(outputs)
+    return sorted(p for p in passwords if len(p) >= AUDIT_MIN_LEN and p in blob)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    leaks = audit_leaks(PASSWORDS, OUTPUT)
+    if leaks:
+        print(f"\nSECRETS AUDIT FAILED: {len(leaks)} test password(s) appear in what "
+              f"pgbouncer-entrypoint wrote: {leaks!r}", file=sys.stderr)
+        session.exitstatus = 1
+
+
 def entrypoint(args, env, check=False, timeout=60):
     """Run the binary under test with exactly ENV (nothing inherited)."""
     full = process_env(env)
     p = subprocess.run([str(BIN)] + list(args), env=full, capture_output=True, text=True,
                        timeout=timeout)
+    record_output(p.stderr)
+    if not args or args[0] != "client-url":
+        record_output(p.stdout)
     if check and p.returncode != 0:
         raise AssertionError(f"exit {p.returncode}: {p.stderr}")
     return p
@@ -142,6 +174,7 @@ class Postgres:
 
     def add_user(self, user, password, db=None):
         """Create a login role (password stored per password_encryption) and a database."""
+        PASSWORDS.add(password)
         q = "'" + password.replace("'", "''") + "'"
         ident = '"' + user.replace('"', '""') + '"'
         self.sql(f"SET password_encryption = '{self.encryption}'; "

@@ -10,7 +10,8 @@ import urllib.parse
 import pytest
 
 from conftest import (BIN, PATH, PGBOUNCER, STATIC, Postgres, base_env, entrypoint, free_port,
-                      process_env, psql, psql_url, run_user_ids, run_user_spec, wait_port)
+                      process_env, psql, psql_url, record_output, run_user_ids, run_user_spec,
+                      wait_port)
 
 counter = [0]
 
@@ -29,10 +30,11 @@ class Running:
         full = process_env(env)
         self.proc = subprocess.Popen([str(BIN)] + args, env=full, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
+        self.out = None
 
     def output(self):
         self.stop()
-        return self.proc.stdout.read()
+        return self.out
 
     def stop(self):
         if self.proc.poll() is None:
@@ -42,6 +44,9 @@ class Running:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.out is None:
+            self.out = self.proc.stdout.read()
+            record_output(self.out)  # the secrets audit (conftest)
 
 
 @pytest.fixture
