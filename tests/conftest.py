@@ -172,6 +172,16 @@ class Postgres:
             raise AssertionError(p.stderr)
         return p.stdout.strip()
 
+    def add_users(self, pairs):
+        """Many login roles (no database) in one statement: USER, PASSWORD pairs."""
+        stmts = [f"SET password_encryption = '{self.encryption}'"]
+        for user, password in pairs:
+            PASSWORDS.add(password)
+            ident = '"' + user.replace('"', '""') + '"'
+            stmts.append(f"CREATE ROLE {ident} LOGIN PASSWORD '" + password.replace("'", "''") +
+                         "'")
+        self.sql("; ".join(stmts))
+
     def add_user(self, user, password, db=None):
         """Create a login role (password stored per password_encryption) and a database."""
         PASSWORDS.add(password)
