@@ -406,7 +406,8 @@ static void test_env_cases(void)
 static void template_case(const char *tmpl, enum template_kind kind, bool redact,
 			  const char *want, int want_rc)
 {
-	const char *envp[] = {"DB_HOST=db", "DB_PASSWORD=it's \"x\"", "EMPTY=", "NL=a\nb", NULL};
+	const char *envp[] = {"DB_HOST=db", "DB_PASSWORD=it's \"x\"", "EMPTY=", "NL=a\nb",
+			      "SP=a user=b", NULL};
 	struct env e;
 	struct buf out, log;
 	int rc;
@@ -441,6 +442,36 @@ static void test_templates(void)
 		      "\"app\" \"it's \"\"x\"\"\"", 0);
 	template_case("\"app\" \"${DB_PASSWORD}\"", TEMPLATE_USERLIST, true,
 		      "\"app\" \"<redacted>\"", 0);
+	/* issue 8, item 10: white space from an unquoted reference adds keys to
+	 * a connection string; quoted, or outside such a section, it is a value */
+	template_case("[databases]\napp = host=${SP} dbname=x", TEMPLATE_INI, false, NULL, 78);
+	template_case("[Peers]\n1 = host=${SP}", TEMPLATE_INI, false, NULL, 78);
+	template_case("[databases]\napp = host='${SP}'", TEMPLATE_INI, false,
+		      "[databases]\napp = host='a user=b'", 0);
+	template_case("[databases]\n[pgbouncer]\nx = ${SP}", TEMPLATE_INI, false,
+		      "[databases]\n[pgbouncer]\nx = a user=b", 0);
+}
+
+/* issue 8, item 10: no value can start a log line of its own */
+static void test_log_escapes(void)
+{
+	struct buf log;
+
+	buf_init(&log);
+	log_capture(&log);
+	log_error("v=%s", "a\nERROR: forged\x1b[0m\t\r\n");
+	log_capture(NULL);
+	CHECK(!strcmp(buf_str(&log), "ERROR: v=a\\x0aERROR: forged\\x1b[0m\\x09\n"),
+	      "log escaping: [%s]", buf_str(&log));
+	buf_free(&log);
+}
+
+/* issue 8, item 13: an absurd SCRAM iteration count is never computed */
+static void test_scram_iterations(void)
+{
+	CHECK(secret_scram_iterations("SCRAM-SHA-256$4096:c2FsdA==$a:b") == 4096, "4096");
+	CHECK(secret_scram_iterations("SCRAM-SHA-256$x:c2FsdA==$a:b") == -1, "no count");
+	CHECK(!secret_matches("SCRAM-SHA-256$2000000000:c2FsdA==$a:b", "u", "p"), "2e9 matched");
 }
 
 static void collect(const char *user, const char *secret, void *arg)
@@ -476,6 +507,8 @@ int main(int argc, char **argv)
 	test_env_cases();
 	test_templates();
 	test_userlist_parse();
+	test_log_escapes();
+	test_scram_iterations();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
