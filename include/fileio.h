@@ -48,4 +48,9 @@ int file_read(const char *path, struct buf *out);
 /* Whole file into a malloc'ed NUL-terminated string, or NULL (errno set). */
 char *read_text(const char *path, size_t *len);
 
+/* --config-dir (FROM_ENV: PGBOUNCER_CONFIG_DIR) becomes auth_file's value:
+ * no control characters, no white space at either end.  Returns EX_USAGE
+ * or EX_CONFIG (after naming the option or variable), or EX_OK. */
+int config_dir_check(const char *dir, bool from_env);
+
 #endif

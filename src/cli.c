@@ -1,15 +1,14 @@
 #include "cli.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "exitcodes.h"
+#include "fileio.h"
 #include "log.h"
 #include "settings.h"
-#include "vars.h"
 #include "version.h"
 
 static const struct {
@@ -102,32 +101,6 @@ static int wait_timeout_from_env(struct options *o)
 	if (o->cmd == CMD_HELP || o->cmd == CMD_VERSION || o->cmd == CMD_SETTINGS_DOC || !t || !*t)
 		return EX_OK;
 	return parse_timeout(t, "PGBOUNCER_WAIT_TIMEOUT", &o->wait_timeout);
-}
-
-/* The directory becomes auth_file's value in [pgbouncer], where a line
- * break would add lines and white space at either end is dropped by
- * pgbouncer's parser (issue 8, item 10). */
-static int config_dir_check(const char *dir, bool from_env)
-{
-	const char *why = "must not contain control characters (a line break would add lines "
-			  "to pgbouncer.ini)";
-	size_t n = strlen(dir);
-	bool bad = false;
-
-	for (size_t i = 0; i < n; i++)
-		bad |= (unsigned char)dir[i] < 0x20 || dir[i] == 0x7f;
-	if (!bad && n && (isspace((unsigned char)dir[0]) || isspace((unsigned char)dir[n - 1]))) {
-		why = "must not begin or end with white space (pgbouncer drops it)";
-		bad = true;
-	}
-	if (!bad)
-		return EX_OK;
-	if (from_env) {
-		vars_refuse("PGBOUNCER_CONFIG_DIR", why, dir);
-		return EX_CONFIG;
-	}
-	log_error("--config-dir %s, got \"%s\"", why, dir);
-	return EX_USAGE;
 }
 
 int cli_parse(int argc, char **argv, struct options *o)

@@ -1,5 +1,6 @@
 #include "fileio.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "render.h"
 #include "safefile.h"
+#include "vars.h"
 
 int file_read(const char *path, struct buf *out)
 {
@@ -240,4 +242,30 @@ int check_readable(const char *path, uid_t uid, gid_t gid, const char *what)
 		return EX_CONFIG;
 	}
 	return EX_OK;
+}
+
+/* The directory becomes auth_file's value in [pgbouncer], where a line
+ * break would add lines and white space at either end is dropped by
+ * pgbouncer's parser (issue 8, item 10). */
+int config_dir_check(const char *dir, bool from_env)
+{
+	const char *why = "must not contain control characters (a line break would add lines "
+			  "to pgbouncer.ini)";
+	size_t n = strlen(dir);
+	bool bad = false;
+
+	for (size_t i = 0; i < n; i++)
+		bad |= (unsigned char)dir[i] < 0x20 || dir[i] == 0x7f;
+	if (!bad && n && (isspace((unsigned char)dir[0]) || isspace((unsigned char)dir[n - 1]))) {
+		why = "must not begin or end with white space (pgbouncer drops it)";
+		bad = true;
+	}
+	if (!bad)
+		return EX_OK;
+	if (from_env) {
+		vars_refuse("PGBOUNCER_CONFIG_DIR", why, dir);
+		return EX_CONFIG;
+	}
+	log_error("--config-dir %s, got \"%s\"", why, dir);
+	return EX_USAGE;
 }
