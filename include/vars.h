@@ -56,6 +56,10 @@ bool vars_file_capable(const char *name);
  * value read from a file is named NAME_FILE, so it is never printed). */
 bool vars_is_secret(const char *name);
 
+/* Was VAR's value read from a file (env_origin named it NAME_FILE)?  Such
+ * a value is never echoed in a message, whatever the variable. */
+bool vars_from_file(const char *var);
+
 /* Log "VAR WHY, got "VALUE"", leaving the value out when VAR is secret. */
 void vars_refuse(const char *var, const char *why, const char *value);
 

@@ -157,13 +157,6 @@ static bool same_field(enum upstream_field f, const char *a, const char *b)
 
 /* DATABASE_URL and DB_* both set: fine when they agree (the seed's .env.test
  * carried both); an error naming both when they do not. */
-static bool read_from_file(const char *var)
-{
-	size_t n = strlen(var);
-
-	return n > 5 && strcmp(var + n - 5, "_FILE") == 0;
-}
-
 static int merge_upstreams(struct upstream *url, struct upstream *vars)
 {
 	for (int i = 0; i < UF_COUNT; i++) {
@@ -174,7 +167,7 @@ static int merge_upstreams(struct upstream *url, struct upstream *vars)
 				log_error("DATABASE_URL and %s name different passwords; set one of "
 					  "them, or make them agree",
 					  vars->from[f]);
-			else if (vars_is_secret(vars->from[f]) || read_from_file(url->origin))
+			else if (vars_is_secret(vars->from[f]) || vars_from_file(url->origin))
 				/* a value read from a file is never echoed (item 9) */
 				log_error("DATABASE_URL and %s name different upstreams (%s); set "
 					  "one of them, or make them agree", vars->from[f],
@@ -198,13 +191,16 @@ static int primary_upstream(struct gather *g)
 {
 	struct upstream vars;
 	const char *url = env_get(g->e, "DATABASE_URL");
+	char origin[VAR_NAME_MAX];
 	bool found;
 	int rc;
 
 	memset(&vars, 0, sizeof(vars));
 	rc = upstream_from_vars(g->e, &vars, &found);
 	if (!rc && url && *url) {
-		rc = url_upstream(g, url, "DATABASE_URL", NULL);
+		/* DATABASE_URL_FILE when read from a file: never echoed (item 9) */
+		env_origin(g->e, "DATABASE_URL", origin, sizeof(origin));
+		rc = url_upstream(g, url, origin, NULL);
 		if (!rc && found)
 			rc = merge_upstreams(&g->up[*g->n - 1], &vars);
 	} else if (!rc && found) {
@@ -234,7 +230,9 @@ static int database_urls(struct gather *g)
 		return EX_CONFIG;
 	}
 	for (int i = 0; i < n; i++) {
-		snprintf(origin, sizeof(origin), "DATABASE_URLS (URL %d)", i + 1);
+		snprintf(origin, sizeof(origin), "%s (URL %d)",
+			 env_find(g->e, "DATABASE_URLS")->file ? "DATABASE_URLS_FILE" : "DATABASE_URLS",
+			 i + 1);
 		if (!rc)
 			rc = url_upstream(g, urls[i], origin, NULL);
 		OPENSSL_cleanse(urls[i], strlen(urls[i]));

@@ -140,9 +140,14 @@ int upstream_check_self(const struct upstream *u, const char *lp, const char *la
 {
 	if (!lp || !u->host || strcmp(u->port, lp) != 0 || !is_local_name(u->host, la))
 		return EX_OK;
-	log_error("%s points at this pool itself (%s:%s is where pgbouncer listens); set it "
-		  "to the database server and give applications the pool's address instead",
-		  upstream_from(u, UF_HOST), u->host, u->port);
+	if (vars_from_file(upstream_from(u, UF_HOST)))
+		log_error("%s points at this pool itself (where pgbouncer listens); set it to the "
+			  "database server and give applications the pool's address instead",
+			  upstream_from(u, UF_HOST));
+	else
+		log_error("%s points at this pool itself (%s:%s is where pgbouncer listens); set "
+			  "it to the database server and give applications the pool's address "
+			  "instead", upstream_from(u, UF_HOST), u->host, u->port);
 	return EX_CONFIG;
 }
 

@@ -126,6 +126,11 @@ bool vars_is_secret(const char *name)
 	       strcasecmp(name, "PGPASSFILE") == 0;
 }
 
+bool vars_from_file(const char *var)
+{
+	return strstr(var, "_FILE") != NULL; /* "DATABASE_URLS_FILE (URL 2)" too */
+}
+
 void vars_refuse(const char *var, const char *why, const char *value)
 {
 	if (vars_is_secret(var) || !value)

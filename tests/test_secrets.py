@@ -183,6 +183,16 @@ def test_value_read_from_a_file_is_never_echoed(pg, config_dir, workdir, var, co
     assert content not in r.stdout + r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("var", ["DATABASE_URL_FILE", "DATABASE_URLS_FILE"])
+def test_url_read_from_a_file_is_never_echoed(config_dir, workdir, var):
+    f = workdir / f"{var}.url"
+    f.write_text("postgresql://app:pw@db/app?sslmode=file-only-mode\n")
+    r = entrypoint(["check", "--config-dir", str(config_dir)], {var: str(f)})
+    assert r.returncode == 78, r.stderr
+    assert f"{var}" in r.stderr and "sslmode must be one of" in r.stderr, r.stderr
+    assert "file-only-mode" not in r.stdout + r.stderr
+
+
 def test_config_dir_with_a_line_break_is_refused_by_variable_78_and_option_64(config_dir):
     bad = f"{config_dir}\nauth_type = trust"
     r = entrypoint(["render"], {"PGBOUNCER_CONFIG_DIR": bad})
