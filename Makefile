@@ -5,7 +5,7 @@
 #                   and pgbouncer (tests/run)
 #   make demo       a throwaway PostgreSQL + pgbouncer configured by the binary
 #   make san        the same sources, host glibc build with ASan + UBSan
-#   make bench      wait detection latency and stop latency (medians)
+#   make bench      wait detection latency, stop latency, deadline overshoot (medians)
 #   make image      the FROM scratch images on the local Docker engine
 #
 # Dependencies (OpenSSL, libpq) are built once from Debian's source packages
@@ -91,6 +91,7 @@ demo: $(BIN)
 bench: $(BIN)
 	scripts/install-test-packages.sh
 	/usr/bin/python3 bench/wait_latency.py
+	/usr/bin/python3 bench/faults.py
 
 # docker/Dockerfile = the builder stage + the final stages that `make image`
 # uses too, so what the tests run is what users build.

@@ -3,18 +3,10 @@
 #ifndef PGBE_WAIT_H
 #define PGBE_WAIT_H
 
-#include <signal.h>
 #include <stdbool.h>
 
 #include "config.h"
-
-/* Set by the SIGTERM/SIGINT handler that wait_install_signals installs. */
-extern volatile sig_atomic_t wait_stop_signal;
-
-/* Handlers without SA_RESTART, so a blocking poll() returns at once: as PID 1
- * in a container, nothing else would end the wait (scratch-gotchas 1). */
-void wait_install_signals(void);
-void wait_restore_signals(void);
+#include "deadline.h" /* now_ms, the stop signals */
 
 enum attempt_result {
 	ATTEMPT_OK,
@@ -22,11 +14,16 @@ enum attempt_result {
 	ATTEMPT_REFUSED, /* the server answered no: 77 */
 	ATTEMPT_STOPPED, /* a signal arrived */
 	ATTEMPT_WRONG_SECRET, /* login fine, but pgbouncer's userlist cannot work: 78 */
+	ATTEMPT_SILENT,  /* no answer before the login's deadline: retry */
 };
 
-/* What a failed login's message means (pure: libpq's and the server's
- * English texts).  Unknown text gives ATTEMPT_RETRY with *known false. */
-enum attempt_result wait_classify(const char *message, bool *known, const char **hint);
+/* What a failed login's message means (pure).  MESSAGE is libpq's, with
+ * the server's SQLSTATE in it (PQERRORS_VERBOSE: "FATAL:  53300: ..."),
+ * which decides whatever the server's language; without one, libpq's own
+ * English texts.  A server's answer that is not "not now" (too many
+ * connections, starting up) is a refusal; a failure without an answer is
+ * retried.  *HINT: the fix to name, for a refusal. */
+enum attempt_result wait_classify(const char *message, const char **hint);
 
 /* Every upstream of C answers a login before TIMEOUT seconds from now.
  * USERLIST_MD5[i] (may be NULL): a supplied userlist holds an md5 hash for
@@ -44,8 +41,5 @@ int wait_check_not_self(const struct config *c);
 struct pg_conn;
 struct pg_conn *wait_connect(const char *const *keys, const char *const *vals,
 			     long long deadline);
-
-/* Milliseconds on CLOCK_MONOTONIC. */
-long long now_ms(void);
 
 #endif

@@ -2,13 +2,13 @@
 
 #include <ctype.h>
 #include <libpq-fe.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "exitcodes.h"
 #include "fileio.h"
+#include "pgio.h"
 #include "log.h"
 #include "quote.h"
 #include "wait.h"
@@ -104,27 +104,15 @@ static const char *tcp_host(const struct local *l)
 static bool query_within(PGconn *conn, const char *sql, long long deadline)
 {
 	PGresult *r;
-	bool ok = true;
+	enum pgio_result io = pgio_query(conn, sql, deadline, &r);
+	bool ok = io == PGIO_OK && PQresultStatus(r) == PGRES_TUPLES_OK;
 
-	if (!PQsendQuery(conn, sql) || PQsetnonblocking(conn, 1) != 0)
-		return false;
-	while (PQisBusy(conn)) {
-		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
-		long long left = deadline - now_ms();
-		if (left <= 0) {
-			log_error("health: %s got no answer within %d ms", sql, HEALTH_MS);
-			return false;
-		}
-		if (poll(&pfd, 1, (int)left) > 0 && !PQconsumeInput(conn))
-			break;
-	}
-	while ((r = PQgetResult(conn))) {
-		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-			log_error("health: %s failed: %s", sql, PQresultErrorMessage(r));
-			ok = false;
-		}
-		PQclear(r);
-	}
+	if (io == PGIO_TIMEOUT || io == PGIO_STOPPED)
+		log_error("health: %s got no answer within %d ms", sql, HEALTH_MS);
+	else if (!ok)
+		log_error("health: %s failed: %s", sql,
+			  r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+	PQclear(r);
 	return ok;
 }
 

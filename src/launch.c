@@ -1,6 +1,7 @@
 #include "launch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "vars.h"
@@ -117,37 +119,13 @@ static const char *resolve(const char *name, char *const *envp, char *buf, size_
 	return NULL;
 }
 
-int launch_pgbouncer_version(char *const *argv, char *const *envp)
+/* "PgBouncer 1.24.1 ..." as 124; 0 when OUT says no such thing. */
+static int parse_version(const char *out)
 {
-	char path[4096], out[512];
-	const char *base = strrchr(argv[0], '/'), *exe, *v;
-	int fds[2], status;
+	const char *v = strstr(out, "PgBouncer ");
 	long major, minor;
 	char *end;
-	ssize_t n = 0, r;
-	pid_t pid;
 
-	base = base ? base + 1 : argv[0];
-	if (strcmp(base, "pgbouncer") != 0 || !(exe = resolve(argv[0], envp, path, sizeof(path))) ||
-	    pipe(fds) < 0)
-		return 0;
-	pid = fork();
-	if (pid == 0) {
-		char *const args[] = {(char *)exe, "--version", NULL};
-		dup2(fds[1], 1);
-		close(fds[0]);
-		execve(exe, args, envp);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (pid > 0 && n < (ssize_t)sizeof(out) - 1 &&
-	       (r = read(fds[0], out + n, sizeof(out) - 1 - (size_t)n)) > 0)
-		n += r;
-	close(fds[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return 0;
-	out[n] = '\0';
-	v = strstr(out, "PgBouncer ");
 	if (!v)
 		return 0;
 	major = strtol(v + 10, &end, 10);
@@ -158,6 +136,72 @@ int launch_pgbouncer_version(char *const *argv, char *const *envp)
 	if (end == v || major < 1 || major > 9 || minor < 0 || minor > 99)
 		return 0;
 	return (int)(major * 100 + minor);
+}
+
+/* In the child: EXE --version as the run user, without the secrets, its
+ * own process group (so a wrapper script's children end with it). */
+static void exec_version(const char *exe, char *const *env, const struct runas *ra, int out)
+{
+	char *const args[] = {(char *)exe, "--version", NULL};
+
+	setpgid(0, 0);
+	wait_restore_signals();
+	if (dup2(out, 1) < 0 || runas_drop(ra) != EX_OK)
+		_exit(126);
+	execve(exe, args, env);
+	_exit(127);
+}
+
+/* Run EXE --version and read its output into OUT before DEADLINE. */
+static enum deadline_result read_version(const char *exe, char *const *env, const struct runas *ra,
+					 long long deadline, char *out, size_t cap)
+{
+	int fds[2];
+	size_t len;
+	pid_t pid;
+
+	out[0] = '\0';
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return DEADLINE_READY;
+	if ((pid = fork()) == 0)
+		exec_version(exe, env, ra, fds[1]);
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		return DEADLINE_READY;
+	}
+	setpgid(pid, pid);
+	return deadline_read_child(pid, fds[0], out, cap, &len, deadline);
+}
+
+int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct runas *ra,
+			     long timeout_ms, int *version)
+{
+	char path[4096], out[512];
+	const char *base = strrchr(argv[0], '/'), *exe;
+	enum deadline_result r;
+	char **env;
+
+	*version = 0;
+	base = base ? base + 1 : argv[0];
+	if (strcmp(base, "pgbouncer") != 0 || !(exe = resolve(argv[0], envp, path, sizeof(path))))
+		return EX_OK;
+	if (!(env = launch_scrub_env(envp)))
+		return EX_OK;
+	wait_install_signals();
+	r = read_version(exe, env, ra, now_ms() + timeout_ms, out, sizeof(out));
+	wait_restore_signals();
+	free(env);
+	if (r == DEADLINE_STOPPED) {
+		log_info("received signal %d during \"%s --version\"; stopping",
+			 (int)wait_stop_signal, exe);
+		return EX_SIGNAL_BASE + wait_stop_signal;
+	}
+	if (r == DEADLINE_PASSED)
+		log_warn("\"%s --version\" did not answer within %.1f s: settings are not checked "
+			 "against the pgbouncer version", exe, timeout_ms / 1000.0);
+	*version = parse_version(out);
+	return EX_OK;
 }
 
 int launch_exec(char *const *argv, char *const *envp)

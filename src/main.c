@@ -83,14 +83,18 @@ static int load_model(const struct options *o, struct state *s)
  * stops after this and prints the plan. */
 static int validate(const struct options *o, struct state *s)
 {
-	int rc;
+	/* the probe gets 5 s, or the wait's timeout when that is shorter */
+	long probe_ms = o->wait_timeout > 0 && o->wait_timeout < 5 ? o->wait_timeout * 1000 : 5000;
+	int rc, version;
 
 	if ((rc = plan_build(&s->plan, &s->cfg, &s->env, o->cmd == CMD_CHECK)))
 		return rc;
 	/* a setting newer than the pgbouncer that will run is fatal to it at
 	 * startup: say so now, naming the variable, before anything is written */
 	if ((o->cmd == CMD_RUN || o->cmd == CMD_CHECK) && !s->plan.user_ini &&
-	    (rc = config_check_version(&s->cfg, launch_pgbouncer_version(command_of(o), environ))))
+	    ((rc = launch_pgbouncer_version(command_of(o), environ, &s->runas, probe_ms,
+					    &version)) ||
+	     (rc = config_check_version(&s->cfg, version))))
 		return rc;
 	return plan_check_supplied(&s->plan, &s->runas);
 }

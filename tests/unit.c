@@ -20,6 +20,7 @@
 #include "unknown.h"
 #include "url.h"
 #include "vars.h"
+#include "wait.h"
 
 static int passed, failed;
 static const char *datadir;
@@ -495,6 +496,19 @@ static void test_userlist_parse(void)
 	buf_free(&b);
 }
 
+static void classify_row(char **f, int n, int line)
+{
+	char *msg = unescape(f[0]);
+	const char *hint;
+	enum attempt_result r = n > 1 ? wait_classify(msg, &hint) : ATTEMPT_OK;
+	bool refuse = n > 1 && !strcmp(f[1], "refuse");
+
+	CHECK(r == (refuse ? ATTEMPT_REFUSED : ATTEMPT_RETRY), "classify.tsv:%d got %d, want %s",
+	      line, (int)r, n > 1 ? f[1] : "(missing column)");
+	CHECK(!refuse || *hint, "classify.tsv:%d a refusal without a hint", line);
+	free(msg);
+}
+
 int main(int argc, char **argv)
 {
 	datadir = argc > 1 ? argv[1] : "tests/data";
@@ -509,6 +523,7 @@ int main(int argc, char **argv)
 	test_userlist_parse();
 	test_log_escapes();
 	test_scram_iterations();
+	each_row("classify.tsv", classify_row);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

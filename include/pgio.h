@@ -1,0 +1,28 @@
+/* libpq steps bounded by one deadline: a login and a query, polled in short
+ * slices (deadline.h), so neither outlives --wait-timeout or a SIGTERM.  The
+ * wait, the SCRAM check after a login and `health` share them. */
+#ifndef PGBE_PGIO_H
+#define PGBE_PGIO_H
+
+#include <libpq-fe.h>
+
+enum pgio_result {
+	PGIO_OK,
+	PGIO_FAILED,  /* libpq gave up: PQerrorMessage says why */
+	PGIO_TIMEOUT, /* the deadline passed first */
+	PGIO_STOPPED, /* a stop signal arrived */
+};
+
+/* Drive the login CONN (from PQconnectStartParams) to its end or DEADLINE. */
+enum pgio_result pgio_login(PGconn *conn, long long deadline);
+
+/* Send SQL on CONN and collect its results before DEADLINE.  On PGIO_OK *RES
+ * is the first result (the caller PQclears it; check PQresultStatus), else
+ * NULL.  CONN is left non-blocking. */
+enum pgio_result pgio_query(PGconn *conn, const char *sql, long long deadline, PGresult **res);
+
+/* What an unfinished login of CONN was waiting for, in words for a message:
+ * "the TCP connection", "the answer to the TLS request", ... */
+const char *pgio_stage(const PGconn *conn);
+
+#endif
