@@ -462,6 +462,12 @@ static void test_userlist_parse(void)
 		      !strcmp(buf_str(&b), "[a|x]"),
 	      "a # line must stop parsing like pgbouncer does: %s", buf_str(&b));
 	buf_free(&b);
+	buf_init(&b);
+	CHECK(userlist_parse("\"a\" junk \"x\" rest\n\"b\"\n\"y\"\n", collect, &b) == 2 &&
+		      !strcmp(buf_str(&b), "[a|x][b|y]"),
+	      "pgbouncer reads past anything between the fields, line breaks too: %s",
+	      buf_str(&b));
+	buf_free(&b);
 }
 
 int main(int argc, char **argv)
