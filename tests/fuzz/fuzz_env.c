@@ -27,6 +27,8 @@
 #include "pgbreader.h"
 #include "render.h"
 #include "settings.h"
+#include "unknown.h"
+#include "vars.h"
 
 #define MAX_ENTRIES 64
 
@@ -309,9 +311,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof(c));
 	buf_init(&log);
 	log_capture(&log);
-	rc = env_load(&e, envp, vreader, config_file_capable);
+	rc = env_load(&e, envp, vreader, vars_file_capable);
 	if (!rc)
-		rc = config_check_unknown(&e);
+		rc = unknown_check(&e);
 	if (!rc)
 		rc = config_build(&c, &e, config_dir ? config_dir : "/etc/pgbouncer", need_upstream);
 	if (!rc)

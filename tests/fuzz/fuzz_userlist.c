@@ -1,4 +1,4 @@
-/* userlist_parse (src/plan.c) against pgbouncer's own auth_file loader
+/* userlist_parse (src/quote.c) against pgbouncer's own auth_file loader
  * (pgbreader.c ul_read with pgbouncer 1.18-1.24's limits).  Input: the file.
  *
  * Invariant: userlist_parse calls back with exactly the entries pgbouncer
@@ -9,7 +9,7 @@
 
 #include "fuzz.h"
 #include "pgbreader.h"
-#include "plan.h"
+#include "quote.h"
 
 struct seen {
 	const struct ul_doc *want;
