@@ -78,7 +78,7 @@ static int one_port(struct upstream *u, const char *ports, const char *origin)
 			free(this);
 		p += len + (p[len] == ',');
 	}
-	if (ports && !strpbrk(ports, "0123456789")) {
+	if (ports && ports[strspn(ports, ",")] == '\0') {
 		free(first); /* no host named a port: leave the default to later */
 		first = NULL;
 	}
