@@ -437,6 +437,11 @@ static void test_templates(void)
 	template_case("cost $5 and $$HOME", TEMPLATE_INI, false, "cost $5 and $HOME", 0);
 	template_case("db = password='${DB_PASSWORD}'", TEMPLATE_INI, false,
 		      "db = password='it''s \"x\"'", 0);
+	/* a quote inside an unquoted value does not open a quoted one */
+	template_case("db = application_name=it's password='${DB_PASSWORD}'", TEMPLATE_INI, false,
+		      "db = application_name=it's password='it''s \"x\"'", 0);
+	template_case("auth_query = SELECT x FROM t WHERE u='${DB_PASSWORD}'", TEMPLATE_INI, false,
+		      "auth_query = SELECT x FROM t WHERE u='it''s \"x\"'", 0);
 	template_case("\"app\" \"${DB_PASSWORD}\"", TEMPLATE_USERLIST, false,
 		      "\"app\" \"it's \"\"x\"\"\"", 0);
 	template_case("\"app\" \"${DB_PASSWORD}\"", TEMPLATE_USERLIST, true,
