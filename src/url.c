@@ -153,6 +153,17 @@ static bool scheme_at(const char *p)
 	return has_scheme(p) || scheme_alias(p) != NULL;
 }
 
+/* Too many URLs, or out of memory: nothing is handed out.  The URLs may
+ * hold passwords, so they are wiped. */
+static int split_fail(char **out, int n)
+{
+	for (int i = 0; i < n; i++) {
+		memset(out[i], 0, strlen(out[i]));
+		free(out[i]);
+	}
+	return -1;
+}
+
 int url_split_list(const char *text, char **out, int max)
 {
 	int n = 0;
@@ -175,11 +186,8 @@ int url_split_list(const char *text, char **out, int max)
 			}
 			p++;
 		}
-		if (n == max)
-			return -1;
-		out[n] = strndup(start, (size_t)(p - start));
-		if (!out[n])
-			return -1;
+		if (n == max || !(out[n] = strndup(start, (size_t)(p - start))))
+			return split_fail(out, n);
 		n++;
 	}
 	return n;
