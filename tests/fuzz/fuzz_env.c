@@ -15,10 +15,11 @@
  * model holds, each value equal and of the type pgbouncer parses; and in
  * userlist.txt exactly one entry per user with its password.  The model
  * itself keeps what the environment said: DB_* fields and string settings
- * come through unchanged. */
+ * come through unchanged, and every URL's sslmode is server_tls_sslmode. */
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "env.h"
@@ -246,6 +247,13 @@ static void check_model(const struct config *c, struct env *e)
 								      : u->password;
 		INVARIANT(!v || !*v || (have && !strcmp(have, v)), "%s=%s became %s %s",
 			  db_vars[i][0], esc(v), db_vars[i][1], esc(have));
+	}
+	/* pgbouncer has one server_tls_sslmode: every URL's sslmode is it */
+	for (size_t i = 0; i < c->nup; i++) {
+		const char *mode = config_get(c, "server_tls_sslmode");
+		INVARIANT(!c->up[i].sslmode || (mode && !strcasecmp(mode, c->up[i].sslmode)),
+			  "upstream %zu asks for sslmode %s, server_tls_sslmode is %s", i,
+			  esc(c->up[i].sslmode), esc(mode));
 	}
 	for (size_t k = 0; k < n_settings; k++) {
 		size_t j = snprintf(name, sizeof(name), "PGBOUNCER_");
