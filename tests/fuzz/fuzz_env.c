@@ -15,7 +15,8 @@
  * model holds, each value equal and of the type pgbouncer parses; and in
  * userlist.txt exactly one entry per user with its password.  The model
  * itself keeps what the environment said: DB_* fields and string settings
- * come through unchanged, and every URL's sslmode is server_tls_sslmode. */
+ * come through unchanged, and every URL's sslmode is server_tls_sslmode.
+ * Whatever the outcome, no message prints a secret. */
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
@@ -288,6 +289,30 @@ static void check_all(const struct config *c, struct env *e)
 	buf_free(&ul);
 }
 
+/* Messages never print a secret (issue 8, item 9): the value of a password,
+ * URL or DSN variable, or anything read from a _FILE.  Only a secret that
+ * holds MARKER is looked for, and only when no value that may be printed
+ * holds it too: then a MARKER in the log can only have come from a secret. */
+#define MARKER "S3CR3T"
+
+static void check_no_secret_in_log(struct env *e, const char *log)
+{
+	bool secret = false;
+
+	for (size_t i = 0; i < e->n; i++) {
+		const struct envvar *v = &e->v[i];
+		bool is_secret = vars_is_secret(v->name) || v->file;
+		if (strstr(v->name, MARKER) || (v->file && strstr(v->file, MARKER)))
+			return;
+		if (strstr(v->value, MARKER)) {
+			if (!is_secret)
+				return;
+			secret = true;
+		}
+	}
+	INVARIANT(!secret || !strstr(log, MARKER), "a secret reached a message:\n%s", log);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s[MAX_ENTRIES];
@@ -326,6 +351,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = config_build(&c, &e, config_dir ? config_dir : "/etc/pgbouncer", need_upstream);
 	if (!rc)
 		check_all(&c, &e);
+	check_no_secret_in_log(&e, buf_str(&log));
 	config_free(&c);
 	env_free(&e);
 	log_capture(NULL);
