@@ -6,6 +6,7 @@
 #   make demo       a throwaway PostgreSQL + pgbouncer configured by the binary
 #   make san        the same sources, host glibc build with ASan + UBSan
 #   make bench      wait detection latency, stop latency, deadline overshoot (medians)
+#   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS in all
 #   make image      the FROM scratch images on the local Docker engine
 #
 # Dependencies (OpenSSL, libpq) are built once from Debian's source packages
@@ -42,7 +43,7 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: all deps test unit demo san bench image dockerfile readme-settings format clean distclean
+.PHONY: all deps test unit demo san bench fuzz fuzz-build image dockerfile readme-settings format clean distclean
 all: $(BIN)
 
 # A static pgbouncer (newest that Debian's stable source packages offer),
@@ -112,8 +113,53 @@ san:
 	ASAN_OPTIONS=detect_leaks=0 PGBE_BIN=build/host/pgbouncer-entrypoint \
 		/usr/bin/python3 -m pytest -p no:cacheprovider -q tests/test_render.py tests/test_run.py
 
+# Fuzzing: Debian's clang with libFuzzer, ASan and UBSan, against the same
+# sources and the glibc build of OpenSSL and libpq that `make san` uses.
+# Each target reads what was rendered back the way pgbouncer would
+# (tests/fuzz/pgbreader.c).  Seeds: tests/fuzz/seeds/<target>; every input
+# that once failed: tests/fuzz/found/<target>, replayed on every run.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+FUZZ_CC ?= clang
+FUZZ_DEPS := build/deps-host
+FUZZ_OUT := build/fuzz
+FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=c11 $(WARN) $(FUZZ_SAN) -D_GNU_SOURCE -Iinclude -I$(FUZZ_DEPS)/include
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
+FUZZ_OBJ := $(patsubst src/%.c,$(FUZZ_OUT)/obj/%.o,$(SRC)) \
+	$(FUZZ_OUT)/obj/fuzz.o $(FUZZ_OUT)/obj/pgbreader.o
+
+fuzz:
+	scripts/install-fuzz-packages.sh
+	$(MAKE) fuzz-build
+	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_BINS)
+.PRECIOUS: $(FUZZ_OUT)/obj/%.o
+
+ifneq ($(DEPS),$(FUZZ_DEPS))
+$(FUZZ_DEPS)/.libpq.done:
+	scripts/install-build-packages.sh
+	scripts/build-deps.sh $(FUZZ_DEPS) gcc
+endif
+
+# src/ gets coverage instrumentation only; the harness links libFuzzer's main.
+$(FUZZ_OUT)/obj/%.o: src/%.c $(HDR) | $(FUZZ_DEPS)/.libpq.done
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/obj/%.o: tests/fuzz/%.c tests/fuzz/*.h $(HDR) | $(FUZZ_DEPS)/.libpq.done
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz_%.o $(FUZZ_OBJ)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ -L$(FUZZ_DEPS)/lib \
+		-lpq -lpgcommon -lpgport -lssl -lcrypto -lpthread
+
 clean:
-	rm -rf build/obj build/host build/pgbouncer-entrypoint build/unit-tests
+	rm -rf build/obj build/host build/fuzz build/pgbouncer-entrypoint build/unit-tests
 
 distclean:
 	rm -rf build

@@ -13,7 +13,7 @@ int url_parse(const char *text, struct upstream *u, const char *origin);
 /* Split DATABASE_URLS: URLs separated by commas or white space, where a
  * separator counts only before a new "postgres" scheme, so a libpq host list
  * "h1,h2" inside one URL stays whole.  Returns the number of URLs written to
- * OUT (malloc'ed strings), or -1. */
+ * OUT (malloc'ed strings), or -1 with nothing in OUT to free. */
 int url_split_list(const char *text, char **out, int max);
 
 #endif

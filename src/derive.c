@@ -100,18 +100,39 @@ static int derive_admin_users(struct config *c)
 	return rc;
 }
 
+/* auth_file = <config dir>/userlist.txt: a [pgbouncer] value has no
+ * quoting, so a directory with a line break would add lines to
+ * pgbouncer.ini (%include included) and leading white space would be lost. */
+static int derive_auth_file(struct config *c)
+{
+	const char *why = "";
+	struct buf b, norm;
+	int rc;
+
+	buf_init(&b);
+	buf_init(&norm);
+	buf_printf(&b, "%s/userlist.txt", c->config_dir);
+	if (b.oom) {
+		rc = EX_OSERR;
+	} else if (!setting_normalize(setting_find("auth_file"), buf_str(&b), &norm, &why)) {
+		log_error("the config directory (--config-dir or PGBOUNCER_CONFIG_DIR) %s: "
+			  "pgbouncer.ini names it in auth_file, which has no quoting", why);
+		rc = EX_CONFIG;
+	} else {
+		rc = config_set(c, "auth_file", buf_str(&norm));
+	}
+	buf_free(&b);
+	buf_free(&norm);
+	return rc;
+}
+
 static int derive_defaults(struct config *c)
 {
 	const char *mode = config_get(c, "server_tls_sslmode");
-	struct buf b;
 	int rc = EX_OK;
 
-	if (!config_set_by(c, "auth_file")) {
-		buf_init(&b);
-		buf_printf(&b, "%s/userlist.txt", c->config_dir);
-		rc = b.oom ? EX_OSERR : config_set(c, "auth_file", buf_str(&b));
-		buf_free(&b);
-	}
+	if (!config_set_by(c, "auth_file"))
+		rc = derive_auth_file(c);
 	if (!rc)
 		rc = derive_admin_users(c);
 	/* verify-ca/verify-full need a CA file; the image ships Debian's bundle. */

@@ -127,22 +127,41 @@ void url_encode(struct buf *out, const char *s)
 	}
 }
 
-/* One quoted field at P; "" stands for ".  Returns the end or NULL. */
-static const char *field(const char *p, struct buf *out)
+/* The next " at or after P.  Inside a field "" stands for one " and is
+ * skipped; between the two fields pgbouncer skips anything, line breaks
+ * included (loader.c find_quote). */
+static const char *next_quote(const char *p, bool in_field)
 {
-	if (*p != '"')
-		return NULL;
-	for (p++; *p; p++) {
-		if (*p == '"') {
-			if (p[1] != '"')
-				return p + 1;
-			p++;
-		}
-		buf_putc(out, *p);
+	for (;; p += 2) {
+		p += strcspn(p, "\"");
+		if (!in_field || *p != '"' || p[1] != '"')
+			return p;
 	}
-	return NULL;
 }
 
+/* The "..." field whose opening quote is at P, unquoted into OUT.  Returns
+ * the position after the closing quote, or NULL where pgbouncer stops
+ * reading the file: no closing quote, or LIMIT bytes or more as written. */
+static const char *field(const char *p, size_t limit, struct buf *out)
+{
+	const char *start = p + 1, *end;
+
+	if (*p != '"')
+		return NULL;
+	end = next_quote(start, true);
+	if (*end != '"' || (size_t)(end - start) >= limit)
+		return NULL;
+	for (p = start; p < end; p++) {
+		if (*p == '"')
+			p++;
+		buf_putc(out, *p);
+	}
+	return end + 1;
+}
+
+/* As pgbouncer's load_auth_file reads it: white space (C locale) and ;
+ * lines skipped, then "user", anything up to the next quote, "password",
+ * and the rest of the line ignored. */
 int userlist_parse(const char *text, void (*fn)(const char *, const char *, void *), void *arg)
 {
 	int n = 0;
@@ -151,7 +170,7 @@ int userlist_parse(const char *text, void (*fn)(const char *, const char *, void
 	while (*p) {
 		struct buf user, secret;
 		const char *q;
-		p += strspn(p, " \t\r\n");
+		p += strspn(p, " \t\n\v\f\r");
 		if (!*p)
 			break;
 		if (*p == ';') {
@@ -160,11 +179,9 @@ int userlist_parse(const char *text, void (*fn)(const char *, const char *, void
 		}
 		buf_init(&user);
 		buf_init(&secret);
-		q = field(p, &user);
-		if (q) {
-			q += strspn(q, " \t");
-			q = field(q, &secret);
-		}
+		q = field(p, USERLIST_MAX_USER, &user);
+		if (q)
+			q = field(next_quote(q, false), USERLIST_MAX_FIELD, &secret);
 		if (q && !user.oom && !secret.oom) {
 			fn(buf_str(&user), buf_str(&secret), arg);
 			n++;

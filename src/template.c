@@ -9,14 +9,74 @@
 #include "render.h"
 #include "vars.h"
 
-/* Inside '...' on the current [databases]-style line?  Counts the quotes
- * written since the last newline; '' pairs leave the count even. */
+/* Past a '...' value that starts at P (after the opening quote): '' is
+ * one quote; pgbouncer swallows the character after the closing quote.
+ * NULL when the value is still open at END. */
+static const char *skip_quoted(const char *p, const char *end)
+{
+	for (; p < end; p++) {
+		if (*p != '\'')
+			continue;
+		if (p + 1 < end && p[1] == '\'') {
+			p++;
+			continue;
+		}
+		return p + 1 < end ? p + 2 : p + 1;
+	}
+	return NULL;
+}
+
+/* Read P..END as pgbouncer reads a connection string (cstr_get_pair: pairs
+ * separated by spaces, key=value, the value '...' or up to the next space).
+ * 1: END is inside a quoted value; 0: it is not; -1: no connection string. */
+static int connstr_state(const char *p, const char *end)
+{
+	while (p < end) {
+		const char *key = p;
+		while (p < end && *p == ' ')
+			key = ++p;
+		while (p < end && *p != '=' && *p != ' ')
+			p++;
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			return 0;
+		if (*p != '=' || p == key)
+			return -1;
+		for (p++; p < end && *p == ' '; p++)
+			;
+		if (p < end && *p == '\'') {
+			if (!(p = skip_quoted(p + 1, end)))
+				return 1;
+		} else {
+			while (p < end && *p != ' ')
+				p++;
+		}
+	}
+	return 0;
+}
+
+/* Inside '...' on the current line?  A [databases] or [users] line is read
+ * after its first = as pgbouncer reads it, so a quote in an unquoted value
+ * does not count; any other line (a [pgbouncer] value such as auth_query)
+ * counts the quotes, so an SQL string literal gets '' too. */
 static bool in_single_quotes(const struct buf *out)
 {
+	const char *end, *line, *eq;
 	bool in = false;
+	int state;
 
-	for (size_t i = out->len; i > 0 && out->data[i - 1] != '\n'; i--)
-		if (out->data[i - 1] == '\'')
+	if (!out->len)
+		return false;
+	end = out->data + out->len;
+	line = end;
+	while (line > out->data && line[-1] != '\n')
+		line--;
+	eq = memchr(line, '=', (size_t)(end - line));
+	if (eq && (state = connstr_state(eq + 1, end)) >= 0)
+		return state == 1;
+	for (const char *p = line; p < end; p++)
+		if (*p == '\'')
 			in = !in;
 	return in;
 }

@@ -73,7 +73,7 @@ static int one_port(struct upstream *u, const char *ports, const char *origin)
 			free(this);
 		p += len + (p[len] == ',');
 	}
-	if (ports && !strpbrk(ports, "0123456789")) {
+	if (ports && ports[strspn(ports, ",")] == '\0') {
 		free(first); /* no host named a port: leave the default to later */
 		first = NULL;
 	}
@@ -148,6 +148,17 @@ static bool scheme_at(const char *p)
 	return has_scheme(p) || scheme_alias(p) != NULL;
 }
 
+/* Too many URLs, or out of memory: nothing is handed out.  The URLs may
+ * hold passwords, so they are wiped. */
+static int split_fail(char **out, int n)
+{
+	for (int i = 0; i < n; i++) {
+		memset(out[i], 0, strlen(out[i]));
+		free(out[i]);
+	}
+	return -1;
+}
+
 int url_split_list(const char *text, char **out, int max)
 {
 	int n = 0;
@@ -170,11 +181,8 @@ int url_split_list(const char *text, char **out, int max)
 			}
 			p++;
 		}
-		if (n == max)
-			return -1;
-		out[n] = strndup(start, (size_t)(p - start));
-		if (!out[n])
-			return -1;
+		if (n == max || !(out[n] = strndup(start, (size_t)(p - start))))
+			return split_fail(out, n);
 		n++;
 	}
 	return n;

@@ -83,3 +83,18 @@ def test_compose_examples_keep_the_seed_shape():
     assert prod["services"]["pgbouncer-prod"]["ports"][0].endswith("6433}:6432")
     for name in ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER"):
         assert name in (ROOT / "compose-examples/.env.example").read_text()
+
+
+def test_config_dir_with_a_line_break_or_leading_space_is_refused(tmp_path):
+    """auth_file names the directory in pgbouncer.ini, which has no quoting:
+    a line break would add lines (here an %include) to the file."""
+    env = {"DB_HOST": "db", "DB_USER": "u", "DB_PASSWORD": "p"}
+    d = str(tmp_path / "conf")
+    for bad in [d + "\n%include /etc/shadow", " " + d]:
+        r = entrypoint(["render", "--config-dir", bad], env)
+        assert r.returncode == 78, r.stderr
+        assert "the config directory (--config-dir or PGBOUNCER_CONFIG_DIR) must not" in r.stderr
+        assert "%include" not in r.stderr
+        r = entrypoint(["render"], dict(env, PGBOUNCER_CONFIG_DIR=bad))
+        assert r.returncode == 78, r.stderr
+    assert not any(tmp_path.iterdir())
