@@ -26,7 +26,6 @@ enum form { FORM_PLAIN, FORM_SCRAM, FORM_MD5 };
 
 struct form_rules {
 	const char *auth_type; /* pgbouncer's client authentication */
-	bool min_pool;         /* min_pool_size > 0 */
 	bool auth_user;        /* this user is auth_user (runs auth_query) */
 	bool force_plain;      /* --userlist-plaintext / PGBOUNCER_USERLIST_PLAINTEXT */
 };

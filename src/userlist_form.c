@@ -76,10 +76,9 @@ enum form form_choose(const struct form_rules *r, enum server_kind k, const char
 				     : "this auth_type gives pgbouncer no client SCRAM proof to log in "
 				       "to the server with",
 			     why);
-	if (r->min_pool)
-		return plain("min_pool_size > 0: pgbouncer opens server connections before any "
-			     "client has logged in, with no client proof to pass through",
-			     why);
+	/* min_pool_size needs no plaintext: pgbouncer fills the minimum only while
+	 * the pool has clients (janitor.c check_pool_size), whose proofs it keeps,
+	 * or a forced user, which only auth_type any writes */
 	return FORM_SCRAM;
 }
 
@@ -129,17 +128,11 @@ static enum server_kind user_kind(const struct config *c, const struct learned *
 	return k;
 }
 
-static bool positive(const char *v)
-{
-	return v && strtol(v, NULL, 10) > 0;
-}
-
 static void rules_of(const struct config *c, const char *user, bool force, struct form_rules *r)
 {
 	const char *au = config_get(c, "auth_user");
 
 	r->auth_type = config_get(c, "auth_type");
-	r->min_pool = positive(config_get(c, "min_pool_size"));
 	r->auth_user = au && !strcmp(au, user);
 	r->force_plain = force;
 }
@@ -213,6 +206,12 @@ static void check_supplied(const char *user, const char *stored, void *arg)
 int userlist_apply(struct plan *p, const struct config *c, const struct learned *l, bool force)
 {
 	struct supplied_ctx x = {c, l, p->userlist.path, 0};
+	const char *auth = config_get(c, "auth_type");
+
+	if (auth && !strcmp(auth, "any") && p->ini.source && !strcmp(p->ini.source, "generated"))
+		log_warn("auth_type any: pgbouncer.ini holds the plaintext password (password= on "
+			 "each database line), because no client proves anything that pgbouncer could "
+			 "log in to the server with");
 
 	if (p->userlist.source && !strcmp(p->userlist.source, "generated"))
 		return apply_generated(p, c, l, force);

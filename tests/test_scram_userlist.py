@@ -79,3 +79,217 @@ def test_secret_learned_over_tls_as_server_tls_sslmode_asks(pg_tls, config_dir, 
     r = init(config_dir, env)
     assert r.returncode == 0, r.stderr
     assert userlist_entries(config_dir)[user] == rolpassword(pg_tls, user)
+
+
+# (server fixture, AUTH_TYPE, form userlist.txt holds) -- the README table
+ROWS = [
+    ("pg", "scram-sha-256", "scram"),
+    ("pg", "md5", "scram"),
+    ("pg", "plain", "plain"),
+    ("pg", "trust", "plain"),
+    ("pg", "any", "scram"),
+    ("pg_md5", "scram-sha-256", "plain"),
+    ("pg_md5", "md5", "md5"),
+    ("pg_md5", "plain", "md5"),
+    ("pg_md5", "trust", "md5"),
+    ("pg_md5", "any", "md5"),
+]
+
+
+@pytest.mark.parametrize("server,auth_type,form", ROWS,
+                         ids=[f"{s}-{a}" for s, a, _ in ROWS])
+def test_every_auth_type_gets_the_form_that_logs_in(request, config_dir, bouncers, server,
+                                                     auth_type, form):
+    server_pg = request.getfixturevalue(server)
+    password = "pw-row's \"x\""
+    user, db = new_user(server_pg, password)
+    port = free_port()
+    r = init(config_dir, base_env(server_pg, user, password, db, port, AUTH_TYPE=auth_type))
+    assert r.returncode == 0, r.stderr
+    stored = userlist_entries(config_dir)[user]
+    if form == "plain":
+        assert stored == password
+        assert f'userlist.txt holds the plaintext password of "{user}": ' in r.stderr
+    else:
+        # the server's own: pg_authid holds the SCRAM secret or the md5 hash
+        assert stored == rolpassword(server_pg, user)
+        assert stored.startswith("SCRAM-SHA-256$" if form == "scram" else "md5")
+        assert "userlist.txt holds the plaintext password" not in r.stderr
+    ini_has_password = password.replace("'", "''") in (config_dir / "pgbouncer.ini").read_text()
+    assert ini_has_password == (auth_type == "any")
+    if auth_type == "any":
+        assert "auth_type any: pgbouncer.ini holds the plaintext password" in r.stderr
+    b = bouncers(config_dir, port)
+    client_pw = "not-checked" if auth_type in ("trust", "any") else password
+    for _ in range(2):  # a new server login, then a pooled one
+        q = psql(port, user, client_pw, db, "select 'ok'")
+        assert q.stdout.strip() == "ok", q.stderr + b.log.read_text()
+    assert "wrong password type" not in b.log.read_text()
+
+
+def test_min_pool_size_fills_the_pool_with_the_servers_secret(pg, config_dir, bouncers):
+    """pgbouncer opens min_pool_size connections only while the pool has
+    clients (or a forced user): it has their SCRAM keys then, so the server's
+    secret serves and no plaintext is needed."""
+    user, db = new_user(pg, "pw-minpool")
+    port = free_port()
+    env = base_env(pg, user, "pw-minpool", db, port, PGBOUNCER_MIN_POOL_SIZE="3",
+                   POOL_MODE="session")
+    r = init(config_dir, env)
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == rolpassword(pg, user)
+    b = bouncers(config_dir, port)
+    env_pw = dict(os.environ, PGPASSWORD="pw-minpool")
+    holder = subprocess.Popen(["psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(port), "-U",
+                               user, "-d", db, "-c", "select pg_sleep(4)"], env=env_pw,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    count = "0"
+    for _ in range(60):
+        count = pg.sql(f"select count(*) from pg_stat_activity where usename = '{user}'")
+        if count == "3":
+            break
+        subprocess.run(["sleep", "0.1"])
+    holder.wait(10)
+    assert count == "3", b.log.read_text()
+    assert psql(port, user, "pw-minpool", db, "select 'ok'").stdout.strip() == "ok"
+    assert "did not provide SCRAM keys" not in b.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def pg_second(workdir):
+    p = Postgres(workdir / "scram-second")
+    p.start()
+    yield p
+    p.stop()
+
+
+def test_one_user_on_two_servers_with_different_salts_gets_plaintext(pg, pg_second, config_dir,
+                                                                     bouncers):
+    user, db = new_user(pg, "pw-two")
+    pg_second.add_user(user, "pw-two", f"{db}_two")
+    assert rolpassword(pg, user) != rolpassword(pg_second, user)  # same password, two salts
+    port = free_port()
+    urls = (f"postgres://{user}:pw-two@127.0.0.1:{pg.port}/{db}, "
+            f"postgres://{user}:pw-two@127.0.0.1:{pg_second.port}/{db}_two")
+    env = {"DATABASE_URLS": urls, "LISTEN_ADDR": "127.0.0.1", "LISTEN_PORT": str(port),
+           "PGBOUNCER_UNIX_SOCKET_DIR": "", "PGBOUNCER_RUN_USER": run_user_spec()}
+    r = init(config_dir, env)
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == "pw-two"
+    assert "different SCRAM secrets" in r.stderr
+    ini = (config_dir / "pgbouncer.ini").read_text()
+    aliases = re.findall(r"^(\S+) = host=", ini, re.M)
+    assert len(aliases) == 2, ini
+    b = bouncers(config_dir, port)
+    for alias in aliases:
+        q = psql(port, user, "pw-two", alias, "select 'ok'")
+        assert q.stdout.strip() == "ok", q.stderr + b.log.read_text()
+
+
+def test_one_user_two_databases_on_one_server_share_its_secret(pg, config_dir, bouncers):
+    user, db = new_user(pg, "pw-same")
+    pg.sql(f'CREATE DATABASE "{db}_b" OWNER "{user}"')
+    port = free_port()
+    urls = (f"postgres://{user}:pw-same@127.0.0.1:{pg.port}/{db}, "
+            f"postgres://{user}:pw-same@127.0.0.1:{pg.port}/{db}_b")
+    env = {"DATABASE_URLS": urls, "LISTEN_ADDR": "127.0.0.1", "LISTEN_PORT": str(port),
+           "PGBOUNCER_UNIX_SOCKET_DIR": "", "PGBOUNCER_RUN_USER": run_user_spec()}
+    r = init(config_dir, env)
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == rolpassword(pg, user)
+    b = bouncers(config_dir, port)
+    for alias in (db, f"{db}_b"):
+        q = psql(port, user, "pw-same", alias, "select current_database()")
+        assert q.stdout.strip() == alias, q.stderr + b.log.read_text()
+
+
+def test_supplied_plaintext_userlist_is_left_as_it_is_and_serves(pg, config_dir, bouncers):
+    user, db = new_user(pg, "pw-supplied")
+    (config_dir / "userlist.txt").write_text(f'"{user}" "pw-supplied"\n')
+    port = free_port()
+    r = init(config_dir, base_env(pg, user, "pw-supplied", db, port))
+    assert r.returncode == 0, r.stderr
+    assert (config_dir / "userlist.txt").read_text() == f'"{user}" "pw-supplied"\n'
+    bouncers(config_dir, port)
+    assert psql(port, user, "pw-supplied", db, "select 1").stdout.strip() == "1"
+
+
+def test_supplied_userlist_with_the_servers_secret_serves(pg, config_dir, bouncers):
+    user, db = new_user(pg, "pw-supplied-s")
+    (config_dir / "userlist.txt").write_text(f'"{user}" "{rolpassword(pg, user)}"\n')
+    port = free_port()
+    r = init(config_dir, base_env(pg, user, "pw-supplied-s", db, port))
+    assert r.returncode == 0, r.stderr
+    bouncers(config_dir, port)
+    assert psql(port, user, "pw-supplied-s", db, "select 1").stdout.strip() == "1"
+
+
+def test_supplied_scram_secret_that_is_not_the_servers_is_refused(pg, config_dir):
+    """A secret of one's own making (another salt) verifies the password, but
+    pgbouncer's pass-through login fails at the first client."""
+    user, db = new_user(pg, "pw-own-salt")
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", b"pw-own-salt", salt, 4096)
+    ck = hmac.new(salted, b"Client Key", "sha256").digest()
+    sk = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda b: base64.b64encode(b).decode()
+    own = f"SCRAM-SHA-256$4096:{b64(salt)}${b64(hashlib.sha256(ck).digest())}:{b64(sk)}"
+    (config_dir / "userlist.txt").write_text(f'"{user}" "{own}"\n')
+    r = init(config_dir, base_env(pg, user, "pw-own-salt", db, free_port()))
+    assert r.returncode == 78, r.stderr
+    assert f'the SCRAM secret of "{user}" is not the server\'s own' in r.stderr
+
+
+@pytest.mark.parametrize("how", ["env", "option"])
+def test_plaintext_can_be_forced_and_says_why(pg, config_dir, bouncers, how):
+    user, db = new_user(pg, "pw-forced")
+    port = free_port()
+    env = base_env(pg, user, "pw-forced", db, port)
+    extra = []
+    if how == "env":
+        env["PGBOUNCER_USERLIST_PLAINTEXT"] = "yes"
+    else:
+        extra = ["--userlist-plaintext"]
+    r = init(config_dir, env, *extra)
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == "pw-forced"
+    assert "PGBOUNCER_USERLIST_PLAINTEXT) asks for it" in r.stderr
+    bouncers(config_dir, port)
+    assert psql(port, user, "pw-forced", db, "select 1").stdout.strip() == "1"
+
+
+def test_no_wait_means_plaintext_with_a_warning(pg, config_dir):
+    user, db = new_user(pg, "pw-nowait")
+    r = init(config_dir, base_env(pg, user, "pw-nowait", db, free_port()), "--wait-timeout", "0")
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == "pw-nowait"
+    assert "nothing logged in to the upstream" in r.stderr
+
+
+def test_render_keeps_plaintext_and_says_so_in_one_line(pg, config_dir):
+    user, db = new_user(pg, "pw-render")
+    r = entrypoint(["render", "--config-dir", str(config_dir)],
+                   base_env(pg, user, "pw-render", db, free_port()))
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == "pw-render"
+    assert r.stderr.count("render does not log in to the upstream") == 1
+
+
+def test_check_says_which_form_run_writes(pg, config_dir):
+    user, db = new_user(pg, "pw-check")
+    env = base_env(pg, user, "pw-check", db, free_port())
+    r = entrypoint(["check", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 0, r.stderr
+    assert f'# run writes for "{user}": the server\'s SCRAM secret' in r.stdout
+    r = entrypoint(["check", "--config-dir", str(config_dir)], dict(env, AUTH_TYPE="trust"))
+    assert f'# run writes for "{user}": the plaintext password, because' in r.stdout
+    assert list(config_dir.iterdir()) == []
+    assert "pw-check" not in r.stdout + r.stderr
+
+
+def test_wrong_password_is_refused_and_nothing_is_written(pg, config_dir):
+    user, db = new_user(pg, "right-pw")
+    r = init(config_dir, base_env(pg, user, "Wr0ng-learn", db, free_port()))
+    assert r.returncode == 77, r.stderr
+    assert "password authentication failed" in r.stderr
+    assert list(config_dir.iterdir()) == []
