@@ -9,14 +9,17 @@ import hmac
 import os
 import pathlib
 import re
+import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 
 import pytest
 
-from conftest import (Postgres, base_env, entrypoint, free_port, psql, run_user_spec)
+from conftest import (Postgres, base_env, entrypoint, free_port, psql, run_user_ids,
+                      run_user_spec)
 
 counter = [0]
 
@@ -293,3 +296,145 @@ def test_wrong_password_is_refused_and_nothing_is_written(pg, config_dir):
     assert r.returncode == 77, r.stderr
     assert "password authentication failed" in r.stderr
     assert list(config_dir.iterdir()) == []
+
+
+def test_upstream_pgbouncer_with_a_new_salt_per_login_gets_plaintext(pg, config_dir, workdir,
+                                                                     bouncers):
+    """A pooler in front of the server that keeps the plaintext answers each
+    login with a new salt: no fixed secret exists, so plaintext it is."""
+    user, db = new_user(pg, "pw-chain")
+    front = pathlib.Path(tempfile.mkdtemp(prefix="front-", dir=workdir))
+    front_port = free_port()
+    (front / "userlist.txt").write_text(f'"{user}" "pw-chain"\n')
+    (front / "pgbouncer.ini").write_text(
+        f"[databases]\n{db} = host=127.0.0.1 port={pg.port}\n[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {front_port}\nunix_socket_dir =\n"
+        f"auth_type = scram-sha-256\nauth_file = {front}/userlist.txt\n")
+    if os.geteuid() == 0:
+        uid, gid = run_user_ids()
+        for p in (front, front / "userlist.txt", front / "pgbouncer.ini"):
+            os.chown(p, uid, gid)
+    bouncers(front, front_port)
+    port = free_port()
+    env = base_env(pg, user, "pw-chain", db, port, DB_PORT=str(front_port))
+    r = init(config_dir, env)
+    assert r.returncode == 0, r.stderr
+    assert "a new salt at every login" in r.stderr
+    assert userlist_entries(config_dir)[user] == "pw-chain"
+    bouncers(config_dir, port)
+    q = psql(port, user, "pw-chain", db, "select 'ok'")
+    assert q.stdout.strip() == "ok", q.stderr
+
+
+class FakeScramServer(threading.Thread):
+    """Just enough of PostgreSQL's protocol for a SCRAM login.  The first
+    login (the wait's, through libpq) gets the right server signature; every
+    later one (the entrypoint's own exchange) a wrong one."""
+
+    def __init__(self, password):
+        super().__init__(daemon=True)
+        self.password = password.encode()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.logins = 0
+
+    @staticmethod
+    def exact(conn, n):
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def message(self, conn):
+        kind = self.exact(conn, 1)
+        n = struct.unpack("!I", self.exact(conn, 4))[0]
+        return kind, self.exact(conn, n - 4)
+
+    @staticmethod
+    def send(conn, kind, body):
+        conn.sendall(kind + struct.pack("!I", len(body) + 4) + body)
+
+    def serve(self, conn, bad):
+        while True:  # SSLRequest / GSSENCRequest: no; then the startup packet
+            n = struct.unpack("!I", self.exact(conn, 4))[0]
+            body = self.exact(conn, n - 4)
+            if struct.unpack("!I", body[:4])[0] not in (80877103, 80877104):
+                break
+            conn.sendall(b"N")
+        self.send(conn, b"R", struct.pack("!I", 10) + b"SCRAM-SHA-256\0\0")
+        _, body = self.message(conn)
+        rest = body.split(b"\0", 1)[1]
+        first = rest[4:4 + struct.unpack("!I", rest[:4])[0]].decode()
+        bare = first.split(",", 2)[2]
+        nonce = dict(kv.split("=", 1) for kv in bare.split(","))["r"] + "fake"
+        salt = b"0123456789abcdef"
+        server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i=4096"
+        self.send(conn, b"R", struct.pack("!I", 11) + server_first.encode())
+        _, final = self.message(conn)
+        auth = f"{bare},{server_first},{final.decode().rsplit(',p=', 1)[0]}".encode()
+        salted = hashlib.pbkdf2_hmac("sha256", self.password, salt, 4096)
+        server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+        sig = hmac.new(server_key, auth, "sha256").digest()
+        if bad:
+            sig = bytes(b ^ 1 for b in sig)
+        self.send(conn, b"R", struct.pack("!I", 12) + b"v=" + base64.b64encode(sig))
+        self.send(conn, b"R", struct.pack("!I", 0))
+        self.send(conn, b"S", b"server_version\x0015.0\x00")
+        self.send(conn, b"K", struct.pack("!II", 1, 2))
+        self.send(conn, b"Z", b"I")
+        while conn.recv(4096):
+            pass
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.logins += 1
+            try:
+                self.serve(conn, bad=self.logins > 1)
+            except (EOFError, OSError, KeyError, IndexError):
+                pass
+            finally:
+                conn.close()
+
+
+def test_server_signature_that_does_not_verify_is_refused_and_nothing_written(config_dir):
+    fake = FakeScramServer("pw-fake")
+    fake.start()
+    env = base_env(type("X", (), {"host": "127.0.0.1", "port": fake.port})(), "app", "pw-fake",
+                   "app", free_port(), SERVER_TLS_SSLMODE="disable")
+    r = init(config_dir, env)
+    fake.sock.close()
+    assert "accepts logins" in r.stderr  # libpq's login got the right signature
+    assert r.returncode == 77, r.stderr
+    assert "the server's SCRAM signature does not verify" in r.stderr
+    assert list(config_dir.iterdir()) == []
+
+
+def test_run_as_root_writes_no_password_anywhere_and_pool_serves(pg, config_dir):
+    """The whole path: run (root when the tests are) learns the secret in an
+    unprivileged child, writes it, drops privileges and execs pgbouncer."""
+    from conftest import BIN, process_env, wait_port
+    password = "s3cret-nowhere"
+    user, db = new_user(pg, password)
+    port = free_port()
+    env = process_env(base_env(pg, user, password, db, port))
+    p = subprocess.Popen([str(BIN), "run", "--config-dir", str(config_dir)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_port(port, 30)
+        assert psql(port, user, password, db, "select 'ok'").stdout.strip() == "ok"
+        assert userlist_entries(config_dir)[user] == rolpassword(pg, user)
+        assert files_with(config_dir, password) == []
+        assert password not in open(f"/proc/{p.pid}/environ", "rb").read().decode()
+    finally:
+        p.send_signal(signal.SIGINT)
+        out = p.communicate(timeout=10)[0]
+    assert password not in out
