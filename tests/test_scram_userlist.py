@@ -329,10 +329,12 @@ def test_upstream_pgbouncer_with_a_new_salt_per_login_gets_plaintext(pg, config_
 class FakeScramServer(threading.Thread):
     """Just enough of PostgreSQL's protocol for a SCRAM login.  The first
     login (the wait's, through libpq) gets the right server signature; every
-    later one (the entrypoint's own exchange) a wrong one."""
+    later one (the entrypoint's own exchange) a wrong one, or, with HANG, no
+    answer at all after its startup packet."""
 
-    def __init__(self, password):
+    def __init__(self, password, hang=False):
         super().__init__(daemon=True)
+        self.hang = hang
         self.password = password.encode()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -366,6 +368,10 @@ class FakeScramServer(threading.Thread):
             if struct.unpack("!I", body[:4])[0] not in (80877103, 80877104):
                 break
             conn.sendall(b"N")
+        if bad and self.hang:
+            while conn.recv(4096):
+                pass
+            return
         self.send(conn, b"R", struct.pack("!I", 10) + b"SCRAM-SHA-256\0\0")
         _, body = self.message(conn)
         rest = body.split(b"\0", 1)[1]
@@ -438,3 +444,42 @@ def test_run_as_root_writes_no_password_anywhere_and_pool_serves(pg, config_dir)
         p.send_signal(signal.SIGINT)
         out = p.communicate(timeout=10)[0]
     assert password not in out
+
+
+def fake_env(fake):
+    return base_env(type("X", (), {"host": "127.0.0.1", "port": fake.port})(), "app",
+                    "pw-fake", "app", free_port(), SERVER_TLS_SSLMODE="disable")
+
+
+def test_learning_login_is_bounded_by_the_waits_deadline(config_dir):
+    """A server that accepts and never answers the learning login: the one
+    deadline of --wait-timeout ends it with 69, and nothing is written."""
+    fake = FakeScramServer("pw-fake", hang=True)
+    fake.start()
+    r = entrypoint(["init", "--config-dir", str(config_dir), "--wait-timeout", "3"],
+                   fake_env(fake), timeout=30)
+    fake.sock.close()
+    assert "accepts logins" in r.stderr
+    assert r.returncode == 69, r.stderr
+    assert "could not learn the SCRAM secret" in r.stderr and "timeout expired" in r.stderr
+    assert list(config_dir.iterdir()) == []
+
+
+def test_sigterm_during_the_learning_login_ends_it(config_dir):
+    from conftest import BIN, process_env
+    fake = FakeScramServer("pw-fake", hang=True)
+    fake.start()
+    p = subprocess.Popen([str(BIN), "init", "--config-dir", str(config_dir), "--wait-timeout",
+                          "60"], env=process_env(fake_env(fake)), stderr=subprocess.PIPE,
+                         text=True)
+    for _ in range(200):
+        if fake.logins >= 2 or p.poll() is not None:
+            break
+        subprocess.run(["sleep", "0.05"])
+    assert fake.logins >= 2 and p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=10)
+    fake.sock.close()
+    assert rc == 128 + signal.SIGTERM
+    assert "received signal 15 while learning" in p.stderr.read()
+    assert list(config_dir.iterdir()) == []
