@@ -22,9 +22,11 @@ struct learned {
 void learned_init(struct learned *l);
 
 /* Not pointed at itself, then the wait (USERLIST_MD5 as wait_upstreams
- * takes it), then the learning, bounded by TIMEOUT seconds in all (0: none
- * of it).  Fills OUT.  Returns a status after logging. */
-int learn_phase(const struct config *c, const bool *userlist_md5, long timeout,
+ * takes it), then, when LEARN, the learning, bounded by TIMEOUT seconds in
+ * all (0: none of it).  Fills OUT.  Returns a status after logging.
+ * --userlist-plaintext passes LEARN false: the escape hatch skips our own
+ * SCRAM exchange altogether, for a server it cannot talk to. */
+int learn_phase(const struct config *c, const bool *userlist_md5, long timeout, bool learn,
 		const struct runas *ra, struct learned *out);
 
 /* Root's check of what the child sent: statuses in range, secrets

@@ -10,6 +10,9 @@
 #include "buf.h"
 #include "scram_learn.h"
 
+/* "so far so good": a step succeeded and the login goes on */
+#define PGCONN_OK LEARN_SCRAM
+
 struct ssl_st;
 struct ssl_ctx_st;
 
@@ -31,7 +34,7 @@ struct pgmsg {
 };
 
 /* Connect to HOST (a name, an address or a socket directory) and port of T,
- * then TLS as T's sslmode asks.  LEARN_SCRAM means "connected"; any other
+ * then TLS as T's sslmode asks.  PGCONN_OK means "connected"; any other
  * status is why not, with WHY set.  pgconn_close in every case. */
 enum learn_status pgconn_open(struct pgconn *c, const struct learn_target *t, const char *host,
 			      long long deadline, struct buf *why);

@@ -108,7 +108,7 @@ static int learn_one(const struct config *c, size_t i, long long deadline, struc
 	return rc;
 }
 
-static int wait_and_learn(const struct config *c, const bool *md5, long timeout,
+static int wait_and_learn(const struct config *c, const bool *md5, long timeout, bool learn,
 			  struct learned *out)
 {
 	long long deadline = now_ms() + timeout * 1000LL;
@@ -116,7 +116,7 @@ static int wait_and_learn(const struct config *c, const bool *md5, long timeout,
 
 	wait_install_signals();
 	rc = wait_upstreams(c, md5, timeout);
-	for (size_t i = 0; i < c->nup && rc == 0; i++)
+	for (size_t i = 0; i < c->nup && rc == 0 && learn; i++)
 		if (c->up[i].host)
 			rc = learn_one(c, i, deadline, out);
 	wait_restore_signals();
@@ -176,7 +176,7 @@ static int child_status(pid_t pid)
 	return EX_SIGNAL_BASE + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-static void child(int fd, const struct config *c, const bool *md5, long timeout,
+static void child(int fd, const struct config *c, const bool *md5, long timeout, bool learn,
 		  const struct runas *ra)
 {
 	struct learned l;
@@ -185,7 +185,7 @@ static void child(int fd, const struct config *c, const bool *md5, long timeout,
 	learned_init(&l);
 	rc = runas_drop(ra);
 	if (!rc)
-		rc = wait_and_learn(c, md5, timeout, &l);
+		rc = wait_and_learn(c, md5, timeout, learn, &l);
 	if (!rc && write(fd, &l, sizeof(l)) != (ssize_t)sizeof(l))
 		rc = EX_OSERR;
 	explicit_bzero(&l, sizeof(l));
@@ -193,7 +193,7 @@ static void child(int fd, const struct config *c, const bool *md5, long timeout,
 	_exit(rc);
 }
 
-static int learn_as_child(const struct config *c, const bool *md5, long timeout,
+static int learn_as_child(const struct config *c, const bool *md5, long timeout, bool learn,
 			  const struct runas *ra, struct learned *out)
 {
 	int fds[2], rc;
@@ -206,7 +206,7 @@ static int learn_as_child(const struct config *c, const bool *md5, long timeout,
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child(fds[1], c, md5, timeout, ra);
+		child(fds[1], c, md5, timeout, learn, ra);
 	}
 	close(fds[1]);
 	wait_install_signals();
@@ -221,8 +221,8 @@ static int learn_as_child(const struct config *c, const bool *md5, long timeout,
 	return rc;
 }
 
-int learn_phase(const struct config *c, const bool *md5, long timeout, const struct runas *ra,
-		struct learned *out)
+int learn_phase(const struct config *c, const bool *md5, long timeout, bool learn,
+		const struct runas *ra, struct learned *out)
 {
 	int rc;
 
@@ -236,6 +236,6 @@ int learn_phase(const struct config *c, const bool *md5, long timeout, const str
 	}
 	/* root parses no network input: the child drops first */
 	if (ra->set)
-		return learn_as_child(c, md5, timeout, ra, out);
-	return wait_and_learn(c, md5, timeout, out);
+		return learn_as_child(c, md5, timeout, learn, ra, out);
+	return wait_and_learn(c, md5, timeout, learn, out);
 }

@@ -125,8 +125,8 @@ static int login_phase(const struct options *o, struct state *s)
 		userlist_note_render(&s->plan);
 		return EX_OK;
 	}
-	if ((rc = learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout, &s->runas,
-			      &learned)))
+	if ((rc = learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout,
+			      !o->userlist_plaintext, &s->runas, &learned)))
 		return rc;
 	return userlist_apply(&s->plan, &s->cfg, &learned, o->userlist_plaintext);
 }

@@ -57,7 +57,7 @@ static enum learn_status connect_addr(struct pgconn *c, const struct sockaddr *s
 		return LEARN_RETRY;
 	}
 	if (connect(c->fd, sa, len) == 0)
-		return LEARN_SCRAM; /* "connected": the caller continues */
+		return PGCONN_OK; /* "connected": the caller continues */
 	if (errno != EINPROGRESS && errno != EAGAIN)
 		err = errno;
 	else if ((r = ready(c->fd, POLLOUT, c->deadline)) <= 0)
@@ -65,7 +65,7 @@ static enum learn_status connect_addr(struct pgconn *c, const struct sockaddr *s
 	else if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
 		err = errno;
 	if (!err)
-		return LEARN_SCRAM;
+		return PGCONN_OK;
 	buf_printf(c->why, "could not connect: %s", strerror(err));
 	close(c->fd);
 	c->fd = -1;
@@ -136,7 +136,7 @@ static enum learn_status send_all(struct pgconn *c, const struct buf *b)
 		if (r <= 0)
 			return timed_out(c, r, "sending");
 	}
-	return LEARN_SCRAM;
+	return PGCONN_OK;
 }
 
 /* Append whatever arrives next to C->in (at most CAP bytes at once). */
@@ -151,7 +151,7 @@ static enum learn_status receive(struct pgconn *c, size_t cap)
 		if (n > 0) {
 			buf_add(&c->in, chunk, (size_t)n);
 			OPENSSL_cleanse(chunk, sizeof(chunk));
-			return c->in.oom ? LEARN_RETRY : LEARN_SCRAM;
+			return c->in.oom ? LEARN_RETRY : PGCONN_OK;
 		}
 		if (n == 0 || (c->ssl ? !(ev = ssl_wants(c->ssl, (int)n))
 				      : (errno != EAGAIN && errno != EINTR))) {
@@ -184,9 +184,9 @@ enum learn_status pgconn_next(struct pgconn *c, struct pgmsg *m)
 			memcpy(m->body, body, m->len);
 			memmove(c->in.data, c->in.data + n, c->in.len - (size_t)n);
 			c->in.len -= (size_t)n;
-			return LEARN_SCRAM;
+			return PGCONN_OK;
 		}
-		if ((st = receive(c, sizeof(m->body))) != LEARN_SCRAM)
+		if ((st = receive(c, sizeof(m->body))) != PGCONN_OK)
 			return st;
 	}
 }
@@ -258,7 +258,7 @@ static enum learn_status tls_handshake(struct pgconn *c, const struct learn_targ
 		int r = SSL_connect(c->ssl);
 		short ev;
 		if (r == 1)
-			return LEARN_SCRAM;
+			return PGCONN_OK;
 		if (!(ev = ssl_wants(c->ssl, r))) {
 			tls_error(c, "handshake");
 			return LEARN_REFUSED;
@@ -282,7 +282,7 @@ static enum learn_status negotiate_tls(struct pgconn *c, const struct learn_targ
 	pgmsg_ssl_request(&req);
 	st = send_all(c, &req);
 	buf_free(&req);
-	while (st == LEARN_SCRAM && (n = recv(c->fd, &answer, 1, 0)) != 1) {
+	while (st == PGCONN_OK && (n = recv(c->fd, &answer, 1, 0)) != 1) {
 		int r;
 		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 			buf_printf(c->why, "server closed the connection unexpectedly");
@@ -291,12 +291,12 @@ static enum learn_status negotiate_tls(struct pgconn *c, const struct learn_targ
 		if ((r = ready(c->fd, POLLIN, c->deadline)) <= 0)
 			return timed_out(c, r, "waiting for the SSL answer");
 	}
-	if (st != LEARN_SCRAM)
+	if (st != PGCONN_OK)
 		return st;
 	if (answer == 'S')
 		return tls_handshake(c, t, host, mode);
 	if (answer == 'N' && (!strcmp(mode, "prefer") || !strcmp(mode, "allow")))
-		return LEARN_SCRAM;
+		return PGCONN_OK;
 	buf_printf(c->why, answer == 'N' ? "server does not support SSL, but SSL was required"
 					 : "the server did not answer the SSL request");
 	return answer == 'N' ? LEARN_REFUSED : LEARN_RETRY;
@@ -315,7 +315,7 @@ enum learn_status pgconn_open(struct pgconn *c, const struct learn_target *t, co
 	c->why = why;
 	buf_init(&c->in);
 	st = sock ? connect_unix(c, host, t->port) : connect_tcp(c, host, t->port);
-	if (st == LEARN_SCRAM && !sock && strcmp(mode, "disable") != 0)
+	if (st == PGCONN_OK && !sock && strcmp(mode, "disable") != 0)
 		st = negotiate_tls(c, t, host, mode);
 	return st;
 }
