@@ -484,3 +484,17 @@ def test_sigterm_during_the_learning_login_ends_it(config_dir):
     assert rc == 128 + signal.SIGTERM
     assert "received signal 15 while learning" in p.stderr.read()
     assert list(config_dir.iterdir()) == []
+
+
+def test_init_as_an_unprivileged_user_learns_in_process(pg, config_dir):
+    """Not root (OpenShift, the image's default user): no child, the same
+    secret."""
+    from conftest import BIN, as_run_user, process_env
+    user, db = new_user(pg, "pw-nonroot")
+    env = process_env(base_env(pg, user, "pw-nonroot", db, free_port()))
+    env.pop("PGBOUNCER_RUN_USER")
+    r = subprocess.run(as_run_user([BIN, "init", "--config-dir", str(config_dir)]), env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == rolpassword(pg, user)
+    assert files_with(config_dir, "pw-nonroot") == []
