@@ -15,7 +15,6 @@
 #include "scram_proto.h"
 #include "wait.h"
 
-
 #define FIRST_BACKOFF_MS 25
 #define MAX_BACKOFF_MS 1000
 
@@ -62,7 +61,7 @@ static enum learn_status learn_until(const struct learn_target *t, long long dea
 	return wait_stop_signal ? LEARN_STOPPED : st;
 }
 
-static int learn_failed(const struct upstream *u, enum learn_status st, const struct buf *why)
+static int learn_failed(const struct upstream *u, enum learn_status st, struct buf *why)
 {
 	if (st == LEARN_STOPPED) {
 		log_info("received signal %d while learning the upstream's SCRAM secret; stopping",
@@ -70,7 +69,7 @@ static int learn_failed(const struct upstream *u, enum learn_status st, const st
 		return EX_SIGNAL_BASE + wait_stop_signal;
 	}
 	log_error("could not learn the SCRAM secret of %s@%s:%s/%s: %s%s", u->user, u->host, u->port,
-		  u->dbname, buf_str((struct buf *)why),
+		  u->dbname, buf_str(why),
 		  st == LEARN_RETRY ? " (--wait-timeout / PGBOUNCER_WAIT_TIMEOUT)" : "");
 	return st == LEARN_RETRY ? EX_UNAVAILABLE : EX_NOPERM;
 }
