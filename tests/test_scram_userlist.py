@@ -498,3 +498,41 @@ def test_init_as_an_unprivileged_user_learns_in_process(pg, config_dir):
     assert r.returncode == 0, r.stderr
     assert userlist_entries(config_dir)[user] == rolpassword(pg, user)
     assert files_with(config_dir, "pw-nonroot") == []
+
+
+@pytest.fixture(scope="module", params=["password", "trust"])
+def pg_method(request, workdir):
+    """A server whose pg_hba asks for the cleartext password, or for none."""
+    p = Postgres(workdir / f"hba-{request.param}")
+    p.hba_extra = (f"host all all 127.0.0.1/32 {request.param}\n"
+                   f"host all all ::1/128 {request.param}\n")
+    p.method = request.param
+    p.start()
+    yield p
+    p.stop()
+
+
+def test_server_asking_for_cleartext_or_nothing_gets_plaintext(pg_method, config_dir, bouncers):
+    user, db = new_user(pg_method, "pw-method")
+    port = free_port()
+    r = init(config_dir, base_env(pg_method, user, "pw-method", db, port))
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == "pw-method"
+    want = "cleartext password" if pg_method.method == "password" else "asks for no password"
+    assert want in r.stderr
+    b = bouncers(config_dir, port)
+    q = psql(port, user, "pw-method", db, "select 'ok'")
+    assert q.stdout.strip() == "ok", q.stderr + b.log.read_text()
+
+
+def test_auth_user_gets_plaintext(pg, config_dir, bouncers):
+    """pgbouncer logs in as auth_user to run auth_query, with no client
+    proof (pgbouncer issues 774, 1186)."""
+    user, db = new_user(pg, "pw-authuser")
+    port = free_port()
+    r = init(config_dir, base_env(pg, user, "pw-authuser", db, port, PGBOUNCER_AUTH_USER=user))
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == "pw-authuser"
+    assert "it is auth_user" in r.stderr
+    bouncers(config_dir, port)
+    assert psql(port, user, "pw-authuser", db, "select 1").stdout.strip() == "1"
