@@ -295,7 +295,7 @@ static enum learn_status negotiate_tls(struct pgconn *c, const struct learn_targ
 		return st;
 	if (answer == 'S')
 		return tls_handshake(c, t, host, mode);
-	if (answer == 'N' && (!strcmp(mode, "prefer") || !strcmp(mode, "allow")))
+	if (answer == 'N' && !strcmp(mode, "prefer"))
 		return PGCONN_OK;
 	buf_printf(c->why, answer == 'N' ? "server does not support SSL, but SSL was required"
 					 : "the server did not answer the SSL request");

@@ -162,9 +162,28 @@ static enum learn_status learn_host(const struct learn_target *t, const char *ho
 	return st;
 }
 
+/* sslmode=allow as libpq (the wait) does it: without TLS first, and with
+ * TLS (unverified) when the server refuses that. */
+static enum learn_status learn_allow(const struct learn_target *t, const char *host,
+				     long long deadline, struct buf *secret, struct buf *why)
+{
+	struct learn_target plain = *t, tls = *t;
+	enum learn_status st;
+
+	plain.sslmode = "disable";
+	tls.sslmode = "require";
+	st = learn_host(&plain, host, deadline, secret, why);
+	if (st != LEARN_REFUSED || wait_stop_signal)
+		return st;
+	why->len = 0;
+	secret->len = 0;
+	return learn_host(&tls, host, deadline, secret, why);
+}
+
 enum learn_status scram_learn(const struct learn_target *t, long long deadline,
 			      struct buf *secret, struct buf *why)
 {
+	bool allow = t->sslmode && !strcmp(t->sslmode, "allow");
 	char *hosts = strdup(t->host), *save = NULL;
 	enum learn_status st = LEARN_RETRY;
 
@@ -174,7 +193,8 @@ enum learn_status scram_learn(const struct learn_target *t, long long deadline,
 	for (char *h = strtok_r(hosts, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
 		why->len = 0;
 		secret->len = 0;
-		st = learn_host(t, h, deadline, secret, why);
+		st = allow ? learn_allow(t, h, deadline, secret, why)
+			   : learn_host(t, h, deadline, secret, why);
 		if (st != LEARN_RETRY || wait_stop_signal)
 			break;
 	}

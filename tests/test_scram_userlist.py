@@ -74,7 +74,7 @@ def test_init_writes_the_servers_own_scram_secret_byte_for_byte(pg, config_dir, 
     assert password not in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("mode", ["prefer", "require", "verify-ca", "verify-full"])
+@pytest.mark.parametrize("mode", ["allow", "prefer", "require", "verify-ca", "verify-full"])
 def test_secret_learned_over_tls_as_server_tls_sslmode_asks(pg_tls, config_dir, mode):
     user, db = new_user(pg_tls, "pw-tls-learn")
     env = base_env(pg_tls, user, "pw-tls-learn", db, free_port(), DB_HOST="localhost",
