@@ -24,6 +24,7 @@ struct options {
 	long wait_timeout;     /* seconds, 0 = do not wait */
 	const char *host;      /* client-url */
 	bool deep;             /* health --deep */
+	bool userlist_plaintext; /* the password, not the server's secret, in userlist.txt */
 	char **command;        /* after --, NULL for the default */
 };
 

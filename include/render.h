@@ -15,5 +15,9 @@
 
 void render_ini(const struct config *c, struct buf *out, bool redact);
 void render_userlist(const struct config *c, struct buf *out, bool redact);
+/* Same, with SECRET[i] (when not NULL) in place of upstream i's password:
+ * the server's SCRAM secret or the md5 hash. */
+void render_userlist_forms(const struct config *c, const char *const *secret, struct buf *out,
+			   bool redact);
 
 #endif

@@ -74,6 +74,8 @@ static int parse_option(int argc, char **argv, int *i, struct options *o)
 		o->cmd = CMD_VERSION;
 	else if (!strcmp(a, "--deep"))
 		o->deep = true;
+	else if (!strcmp(a, "--userlist-plaintext"))
+		o->userlist_plaintext = true;
 	else if ((v = option_value(argc, argv, i, "--config-dir")))
 		o->config_dir = v;
 	else if ((v = option_value(argc, argv, i, "--user")))
@@ -101,6 +103,23 @@ static int wait_timeout_from_env(struct options *o)
 	if (o->cmd == CMD_HELP || o->cmd == CMD_VERSION || o->cmd == CMD_SETTINGS_DOC || !t || !*t)
 		return EX_OK;
 	return parse_timeout(t, "PGBOUNCER_WAIT_TIMEOUT", &o->wait_timeout);
+}
+
+/* PGBOUNCER_USERLIST_PLAINTEXT, the twin of --userlist-plaintext. */
+static int plaintext_from_env(struct options *o)
+{
+	const char *v = getenv("PGBOUNCER_USERLIST_PLAINTEXT");
+	bool b;
+
+	if (o->userlist_plaintext || !v || !*v)
+		return EX_OK;
+	if (!bool_parse(v, &b)) {
+		log_error("PGBOUNCER_USERLIST_PLAINTEXT must be a boolean (1/0, true/false, yes/no, "
+			  "on/off), got \"%s\"", v);
+		return EX_USAGE;
+	}
+	o->userlist_plaintext = b;
+	return EX_OK;
 }
 
 int cli_parse(int argc, char **argv, struct options *o)
@@ -138,6 +157,8 @@ int cli_parse(int argc, char **argv, struct options *o)
 		log_error("client-url needs --host HOST: the name applications use for the pool");
 		return EX_USAGE;
 	}
+	if ((rc = plaintext_from_env(o)))
+		return rc;
 	return wait_timeout_from_env(o);
 }
 
@@ -162,7 +183,9 @@ void cli_help(void)
 	       "  --user UID[:GID]      when root: owner of the files and identity of pgbouncer\n"
 	       "                        [PGBOUNCER_RUN_USER] (70:70)\n"
 	       "  --wait-timeout SECS   how long to wait for the upstream, 0 = do not wait\n"
-	       "                        [PGBOUNCER_WAIT_TIMEOUT] (60)\n\n"
+	       "                        [PGBOUNCER_WAIT_TIMEOUT] (60)\n"
+	       "  --userlist-plaintext  userlist.txt holds the password itself, not the server's\n"
+	       "                        SCRAM secret learned at login [PGBOUNCER_USERLIST_PLAINTEXT]\n\n"
 	       "Upstream:\n"
 	       "  DATABASE_URL, DATABASE_URLS (several, comma separated), PGBOUNCER_DSN_<N>\n"
 	       "  DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD (the pool is named after DB_NAME)\n"

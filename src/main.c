@@ -17,11 +17,13 @@
 #include "fileio.h"
 #include "health.h"
 #include "launch.h"
+#include "learn.h"
 #include "log.h"
 #include "plan.h"
 #include "privs.h"
 #include "safefile.h"
 #include "unknown.h"
+#include "userlist_form.h"
 #include "vars.h"
 #include "version.h"
 #include "wait.h"
@@ -116,6 +118,24 @@ static int wait_phase(const struct options *o, const struct state *s)
 	return rc;
 }
 
+/* run and init log in before writing: the wait, and the server's SCRAM
+ * secret for userlist.txt, so no plaintext password is ever at rest where
+ * the secret serves (issue 10).  render logs in nowhere. */
+static int login_phase(const struct options *o, struct state *s)
+{
+	static struct learned learned;
+	int rc;
+
+	if (o->cmd == CMD_RENDER) {
+		userlist_note_render(&s->plan);
+		return EX_OK;
+	}
+	if ((rc = learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout,
+			      !o->userlist_plaintext, &s->runas, &learned)))
+		return rc;
+	return userlist_apply(&s->plan, &s->cfg, &learned, o->userlist_plaintext);
+}
+
 /* The commands that only read the model. */
 static int report(const struct options *o, const struct state *s)
 {
@@ -164,15 +184,19 @@ static int run_command(const struct options *o, struct state *s)
 			return rc;
 		if (o->cmd == CMD_CHECK) {
 			plan_print(&s->plan);
+			userlist_explain(&s->plan, &s->cfg, o->userlist_plaintext, o->wait_timeout);
 			fprintf(stderr, "pgbouncer-entrypoint: configuration OK\n");
 			return EX_OK;
 		}
+		if ((rc = login_phase(o, s)))
+			return rc;
 		/* atomic, 0600, owned by the run user */
 		if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)) || o->cmd == CMD_RENDER)
 			return rc;
 	}
-	/* never root from here on, then wait for a real login */
-	if ((rc = runas_drop(&s->runas)) || (rc = wait_phase(o, s)) || o->cmd != CMD_RUN)
+	/* never root from here on; the wait command waits here */
+	if ((rc = runas_drop(&s->runas)) || (o->cmd == CMD_WAIT && (rc = wait_phase(o, s))) ||
+	    o->cmd != CMD_RUN)
 		return rc;
 	/* exec: pgbouncer becomes this process (PID 1 in a container) */
 	return hand_off(o, s);

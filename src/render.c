@@ -66,15 +66,22 @@ void render_ini(const struct config *c, struct buf *out, bool redact)
 
 void render_userlist(const struct config *c, struct buf *out, bool redact)
 {
+	render_userlist_forms(c, NULL, out, redact);
+}
+
+void render_userlist_forms(const struct config *c, const char *const *secret, struct buf *out,
+			   bool redact)
+{
 	const char *why;
 
 	header(out);
 	for (size_t i = 0; i < c->nup; i++) {
+		const char *pw = secret && secret[i] ? secret[i] : c->up[i].password;
 		if (!config_user_first(c, i))
 			continue;
 		quote_userlist(out, c->up[i].user, &why);
 		buf_putc(out, ' ');
-		quote_userlist(out, redact ? REDACTED : c->up[i].password, &why);
+		quote_userlist(out, redact ? REDACTED : pw, &why);
 		buf_putc(out, '\n');
 	}
 }

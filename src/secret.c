@@ -49,7 +49,7 @@ static void put_b64(struct buf *out, const unsigned char *data, int len)
 
 /* PostgreSQL and libpq SASLprep the password when it is valid UTF-8 and
  * preparation succeeds, and use the raw bytes otherwise. */
-static char *prepared(const char *password)
+char *secret_saslprep(const char *password)
 {
 	char *out = NULL;
 
@@ -65,7 +65,7 @@ bool secret_scram(const char *password, const unsigned char *salt, int saltlen,
 	unsigned char salted[SHA256_DIGEST_LENGTH], client[SHA256_DIGEST_LENGTH];
 	unsigned char stored[SHA256_DIGEST_LENGTH], server[SHA256_DIGEST_LENGTH];
 	unsigned int len;
-	char *pw = prepared(password);
+	char *pw = secret_saslprep(password);
 	bool ok = pw != NULL &&
 		  PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, saltlen, iterations,
 				    EVP_sha256(), sizeof(salted), salted) == 1 &&

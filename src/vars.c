@@ -19,7 +19,7 @@ const size_t n_field_vars = sizeof(field_vars) / sizeof(field_vars[0]);
 const char *const other_vars[] = {
 	"DATABASE_URL",		  "DATABASE_URLS",	    "PGBOUNCER_DATABASE",
 	"PGBOUNCER_CONFIG_DIR",	  "PGBOUNCER_RUN_USER",	    "PGBOUNCER_WAIT_TIMEOUT",
-	"POOL_SIZE",		  "CLIENT_ENCODING",	    "TIMEZONE",
+	"PGBOUNCER_USERLIST_PLAINTEXT", "POOL_SIZE",		  "CLIENT_ENCODING",	    "TIMEZONE",
 };
 const size_t n_other_vars = sizeof(other_vars) / sizeof(other_vars[0]);
 

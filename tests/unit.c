@@ -13,12 +13,15 @@
 #include "log.h"
 #include "plan.h"
 #include "quote.h"
+#include "learn.h"
 #include "render.h"
+#include "scram_proto.h"
 #include "secret.h"
 #include "settings.h"
 #include "template.h"
 #include "unknown.h"
 #include "url.h"
+#include "userlist_form.h"
 #include "vars.h"
 #include "wait.h"
 
@@ -524,6 +527,156 @@ static void classify_row(char **f, int n, int line)
 	free(msg);
 }
 
+/* ---- SCRAM exchange and the learned secret ------------------------------- */
+
+/* RFC 7677 section 3: user "user", password "pencil" */
+#define RFC_CNONCE "rOprNGfwEbeRWgbNEkqO"
+#define RFC_SFIRST RFC_CNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+#define RFC_CFINAL "c=biws,r=" RFC_CNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9yt" \
+		   "ag9zjfMHgsqmmiz7AndVQ="
+#define RFC_SFINAL "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+
+static void test_scram_rfc7677(void)
+{
+	struct scram_state s;
+	struct buf b;
+	const char *why = "";
+	const char *sfirst = "r=" RFC_SFIRST;
+
+	buf_init(&b);
+	scram_client_first(&s, "user", RFC_CNONCE, &b);
+	CHECK(!strcmp(buf_str(&b), "n,,n=user,r=" RFC_CNONCE), "client-first: %s", buf_str(&b));
+	b.len = 0;
+	CHECK(scram_parse_server_first(&s, sfirst, strlen(sfirst), &why) && s.iterations == 4096 &&
+		      s.saltlen == 16,
+	      "server-first: %s", why);
+	CHECK(scram_client_final(&s, "pencil", &b) && !strcmp(buf_str(&b), RFC_CFINAL),
+	      "client-final: %s", buf_str(&b));
+	CHECK(scram_verify_server_final(&s, RFC_SFINAL, strlen(RFC_SFINAL), &why),
+	      "server-final: %s", why);
+	CHECK(!scram_verify_server_final(&s, "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", 46,
+					 &why),
+	      "a wrong server signature verified");
+	CHECK(!scram_verify_server_final(&s, "e=invalid-proof", 15, &why) &&
+		      strstr(why, "error"),
+	      "e= accepted");
+	buf_free(&b);
+}
+
+static void server_first_refused(const char *msg, const char *want_why)
+{
+	struct scram_state s;
+	struct buf b;
+	const char *why = "";
+
+	buf_init(&b);
+	scram_client_first(&s, "", "abc", &b);
+	CHECK(!scram_parse_server_first(&s, msg, strlen(msg), &why) && strstr(why, want_why),
+	      "server-first [%s] not refused with \"%s\" (%s)", msg, want_why, why);
+	buf_free(&b);
+}
+
+static void test_scram_server_first_refusals(void)
+{
+	server_first_refused("r=xyzdef,s=QUJD,i=4096", "does not extend ours");
+	server_first_refused("r=abc,s=QUJD,i=4096", "does not extend ours");
+	server_first_refused("r=abcdef,s=QUJD,i=0", "between 1 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=1000001", "between 1 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=-5", "between 1 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=40x", "between 1 and 1000000");
+	server_first_refused("r=abcdef,s=QU!D,i=4096", "not base64");
+	server_first_refused("r=abcdef,s=QUJ,i=4096", "not base64");
+	server_first_refused("s=QUJD,r=abcdef,i=4096", "malformed");
+	server_first_refused("r=abcdef,s=QUJD", "malformed");
+}
+
+static void test_pg_messages(void)
+{
+	static const unsigned char startup[] = "\0\0\0\x41\0\x03\0\0user\0u\0database\0d\0"
+					       "application_name\0pgbouncer-entrypoint\0";
+	static const unsigned char err[] = "SFATAL\0VFATAL\0C28P01\0Mpassword authentication "
+					   "failed for user \"u\"\0\0";
+	static const unsigned char busy[] = "SFATAL\0C57P03\0Mthe database system is starting up\0";
+	static const unsigned char mechs[] = "\0\0\0\x0aSCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
+	static const unsigned char frame[] = "R\0\0\0\x08\0\0\0\0Z";
+	const unsigned char *body;
+	struct buf b, why;
+	size_t len;
+	char type;
+
+	buf_init(&b);
+	buf_init(&why);
+	CHECK(pgmsg_startup(&b, "u", "d") && b.len == 0x41 && !memcmp(b.data, startup, 0x41),
+	      "startup message bytes (%zu)", b.len);
+	CHECK(pgmsg_next(frame, 9, &type, &body, &len) == 9 && type == 'R' && len == 4,
+	      "AuthenticationOk framing");
+	CHECK(pgmsg_next(frame, 8, &type, &body, &len) == 0, "a partial message is not whole");
+	CHECK(pgmsg_next((const unsigned char *)"R\xff\xff\xff\xff", 5, &type, &body, &len) < 0,
+	      "an impossible length is refused");
+	CHECK(pgmsg_error(err, sizeof(err), &why) == LEARN_REFUSED &&
+		      strstr(buf_str(&why), "password authentication failed") &&
+		      strstr(buf_str(&why), "28P01"),
+	      "error: %s", buf_str(&why));
+	CHECK(pgmsg_error(busy, sizeof(busy), &why) == LEARN_RETRY, "57P03 must be retried");
+	CHECK(sasl_offers_scram(mechs, sizeof(mechs) - 1), "SCRAM-SHA-256 offered after -PLUS");
+	CHECK(!sasl_offers_scram(mechs, 24), "only -PLUS: not offered");
+	buf_free(&b);
+	buf_free(&why);
+}
+
+static void wellformed_row(char **f, int n, int line)
+{
+	(void)n;
+	if (!strcmp(f[0], "scram"))
+		CHECK(scram_secret_wellformed(f[3]), "secrets.tsv:%d not well formed", line);
+}
+
+static void test_scram_wellformed(void)
+{
+	static const char *const bad[] = {
+		"SCRAM-SHA-256$0:QUJD$AAAA:AAAA", "SCRAM-SHA-256$4096:QUJD$QUJD:QUJD",
+		"SCRAM-SHA-256$4096:$7biBeT6rVIw80GexNU0Jdx5AYkUPEsbBV8IDQvSmOoA=:TZ4FANk9KqAJ1mqnZ2Si"
+		"A+Jkeyi+FJTcMTT2DfBPB68=",
+		"SCRAM-SHA-256$4096:FYLmRLhrwRl7KtocYL7alA==$7biBeT6rVIw80GexNU0Jdx5AYkUPEsbBV8IDQvSmOoA"
+		"=:TZ4FANk9KqAJ1mqnZ2SiA+Jkeyi+FJTcMTT2DfBPB68=\"",
+		"SCRAM-SHA-256$4096:FYLmRLhrwRl7KtocYL7alA==$7biBeT6rVIw80GexNU0Jdx5AYkUPEsbBV8IDQvSmOoA"
+		"=:TZ4FANk9KqAJ1mqnZ2SiA+Jkeyi+FJTcMTT2DfBPB68=\n\"x\" \"y",
+		"md5412776b93057f4d0dd103d218745efb7", "", NULL};
+	struct learned l;
+
+	each_row("secrets.tsv", wellformed_row);
+	for (int i = 0; bad[i]; i++)
+		CHECK(!scram_secret_wellformed(bad[i]), "accepted as a secret: [%s]", bad[i]);
+	learned_init(&l);
+	CHECK(learned_valid(&l), "an empty record is valid");
+	l.st[0] = LEARN_SCRAM;
+	snprintf(l.secret[0], sizeof(l.secret[0]), "%s", bad[3]);
+	CHECK(!learned_valid(&l), "root took a malformed secret from the child");
+	l.st[0] = (enum learn_status)99;
+	CHECK(!learned_valid(&l), "root took an unknown status from the child");
+}
+
+static void form_row(char **f, int n, int line)
+{
+	static const char *const kinds[] = {"none",      "scram", "different", "unstable", "md5",
+					    "cleartext", "trust", "other"};
+	static const char *const forms[] = {"plain", "scram", "md5"};
+	struct form_rules r = {f[0], f[2][0] == '1', f[3][0] == '1'};
+	const char *why;
+	size_t k = 0;
+	enum form got;
+
+	(void)n;
+	while (k < 8 && strcmp(kinds[k], f[1]))
+		k++;
+	CHECK(k < 8, "forms.tsv:%d unknown kind %s", line, f[1]);
+	got = form_choose(&r, (enum server_kind)k, &why);
+	CHECK(!strcmp(forms[got], f[4]), "forms.tsv:%d %s/%s: got %s want %s", line, f[0], f[1],
+	      forms[got], f[4]);
+	if (got == FORM_PLAIN)
+		CHECK(why && *why, "forms.tsv:%d plaintext without a reason", line);
+}
+
 int main(int argc, char **argv)
 {
 	datadir = argc > 1 ? argv[1] : "tests/data";
@@ -539,6 +692,11 @@ int main(int argc, char **argv)
 	test_log_escapes();
 	test_scram_iterations();
 	each_row("classify.tsv", classify_row);
+	test_scram_rfc7677();
+	test_scram_server_first_refusals();
+	test_pg_messages();
+	test_scram_wellformed();
+	each_row("forms.tsv", form_row);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,240 @@
+#include "learn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "privs.h"
+#include "scram_proto.h"
+#include "wait.h"
+
+#define FIRST_BACKOFF_MS 25
+#define MAX_BACKOFF_MS 1000
+
+void learned_init(struct learned *l)
+{
+	memset(l, 0, sizeof(*l));
+	for (size_t i = 0; i < MAX_UPSTREAMS; i++)
+		l->st[i] = LEARN_NONE;
+}
+
+static void target_of(const struct config *c, const struct upstream *u, struct learn_target *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->host = u->host;
+	t->port = u->port;
+	t->dbname = u->dbname;
+	t->user = u->user;
+	t->password = u->password;
+	t->sslmode = config_get(c, "server_tls_sslmode");
+	t->ca_file = config_get(c, "server_tls_ca_file");
+	t->cert_file = config_get(c, "server_tls_cert_file");
+	t->key_file = config_get(c, "server_tls_key_file");
+}
+
+static void pause_ms(long long ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL); /* a signal ends it early: the caller looks */
+}
+
+/* One exchange, retried while the server is not ready, until DEADLINE. */
+static enum learn_status learn_until(const struct learn_target *t, long long deadline,
+				     struct buf *secret, struct buf *why)
+{
+	long long backoff = FIRST_BACKOFF_MS;
+	enum learn_status st;
+
+	while ((st = scram_learn(t, deadline, secret, why)) == LEARN_RETRY && !wait_stop_signal &&
+	       now_ms() + backoff < deadline) {
+		pause_ms(backoff);
+		backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
+	}
+	return wait_stop_signal ? LEARN_STOPPED : st;
+}
+
+static int learn_failed(const struct upstream *u, enum learn_status st, struct buf *why)
+{
+	if (st == LEARN_STOPPED) {
+		log_info("received signal %d while learning the upstream's SCRAM secret; stopping",
+			 (int)wait_stop_signal);
+		return EX_SIGNAL_BASE + wait_stop_signal;
+	}
+	log_error("could not learn the SCRAM secret of %s@%s:%s/%s: %s%s", u->user, u->host, u->port,
+		  u->dbname, buf_str(why),
+		  st == LEARN_RETRY ? " (--wait-timeout / PGBOUNCER_WAIT_TIMEOUT)" : "");
+	return st == LEARN_RETRY ? EX_UNAVAILABLE : EX_NOPERM;
+}
+
+/* A second exchange must give the same secret: a pooler in front of the
+ * server that keeps the plaintext (pgbouncer itself) answers every login
+ * with a new salt, and a client proof for one salt fails at the next. */
+static int learn_one(const struct config *c, size_t i, long long deadline, struct learned *out)
+{
+	const struct upstream *u = &c->up[i];
+	struct learn_target t;
+	struct buf secret, again, why;
+	enum learn_status st;
+	int rc = 0;
+
+	target_of(c, u, &t);
+	buf_init(&secret);
+	buf_init(&again);
+	buf_init(&why);
+	st = learn_until(&t, deadline, &secret, &why);
+	if (st == LEARN_SCRAM && (st = learn_until(&t, deadline, &again, &why)) == LEARN_SCRAM)
+		out->unstable[i] = strcmp(buf_str(&secret), buf_str(&again)) != 0;
+	if (st == LEARN_SCRAM && !out->unstable[i])
+		snprintf(out->secret[i], sizeof(out->secret[i]), "%s", buf_str(&secret));
+	if (st == LEARN_RETRY || st == LEARN_REFUSED || st == LEARN_STOPPED)
+		rc = learn_failed(u, st, &why);
+	else
+		log_info("upstream %s@%s:%s/%s asks for %s%s", u->user, u->host, u->port, u->dbname,
+			 st == LEARN_SCRAM ? "SCRAM-SHA-256: learned its secret" : learn_status_name(st),
+			 out->unstable[i] ? ", but a new salt at every login" : "");
+	out->st[i] = st;
+	buf_free_secret(&secret);
+	buf_free_secret(&again);
+	buf_free(&why);
+	return rc;
+}
+
+static int wait_and_learn(const struct config *c, const bool *md5, long timeout, bool learn,
+			  struct learned *out)
+{
+	long long deadline = now_ms() + timeout * 1000LL;
+	int rc;
+
+	wait_install_signals();
+	rc = wait_upstreams(c, md5, timeout);
+	for (size_t i = 0; i < c->nup && rc == 0 && learn; i++)
+		if (c->up[i].host)
+			rc = learn_one(c, i, deadline, out);
+	wait_restore_signals();
+	return rc;
+}
+
+bool learned_valid(const struct learned *l)
+{
+	for (size_t i = 0; i < MAX_UPSTREAMS; i++) {
+		if ((unsigned)l->st[i] > LEARN_NONE ||
+		    !memchr(l->secret[i], '\0', sizeof(l->secret[i])))
+			return false;
+		if (l->st[i] == LEARN_SCRAM && !l->unstable[i] &&
+		    !scram_secret_wellformed(l->secret[i]))
+			return false;
+	}
+	return true;
+}
+
+/* ---- as root: the network part in an unprivileged child -------------------- */
+
+static bool read_record(int fd, pid_t child, struct learned *out)
+{
+	size_t got = 0;
+	struct learned rec;
+
+	while (got < sizeof(rec)) {
+		ssize_t n = read(fd, (char *)&rec + got, sizeof(rec) - got);
+		if (n > 0)
+			got += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			break;
+		else if (wait_stop_signal)
+			kill(child, wait_stop_signal); /* PID 1 got it; the child did not */
+	}
+	if (got == sizeof(rec) && learned_valid(&rec)) {
+		memcpy(out, &rec, sizeof(rec));
+		explicit_bzero(&rec, sizeof(rec));
+		return true;
+	}
+	explicit_bzero(&rec, sizeof(rec));
+	return false;
+}
+
+static int child_status(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return EX_OSERR;
+		if (wait_stop_signal)
+			kill(pid, wait_stop_signal);
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return EX_SIGNAL_BASE + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+static void child(int fd, const struct config *c, const bool *md5, long timeout, bool learn,
+		  const struct runas *ra)
+{
+	struct learned l;
+	int rc;
+
+	learned_init(&l);
+	rc = runas_drop(ra);
+	if (!rc)
+		rc = wait_and_learn(c, md5, timeout, learn, &l);
+	if (!rc && write(fd, &l, sizeof(l)) != (ssize_t)sizeof(l))
+		rc = EX_OSERR;
+	explicit_bzero(&l, sizeof(l));
+	fflush(NULL);
+	_exit(rc);
+}
+
+static int learn_as_child(const struct config *c, const bool *md5, long timeout, bool learn,
+			  const struct runas *ra, struct learned *out)
+{
+	int fds[2], rc;
+	bool ok;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) != 0 || (fflush(NULL), pid = fork()) < 0) {
+		log_error("could not start the login as the run user: %s", strerror(errno));
+		return EX_OSERR;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		child(fds[1], c, md5, timeout, learn, ra);
+	}
+	close(fds[1]);
+	wait_install_signals();
+	ok = read_record(fds[0], pid, out);
+	close(fds[0]);
+	rc = child_status(pid);
+	wait_restore_signals();
+	if (rc == 0 && !ok) {
+		log_error("the login as the run user sent back no valid result");
+		return EX_OSERR;
+	}
+	return rc;
+}
+
+int learn_phase(const struct config *c, const bool *md5, long timeout, bool learn,
+		const struct runas *ra, struct learned *out)
+{
+	int rc;
+
+	learned_init(out);
+	if ((rc = wait_check_not_self(c)))
+		return rc;
+	if (timeout == 0 || c->nup == 0) {
+		if (c->nup == 0)
+			log_info("no upstream in the environment: not waiting");
+		return 0;
+	}
+	/* root parses no network input: the child drops first */
+	if (ra->set)
+		return learn_as_child(c, md5, timeout, learn, ra, out);
+	return wait_and_learn(c, md5, timeout, learn, out);
+}
