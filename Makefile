@@ -5,7 +5,9 @@
 #                   and pgbouncer (tests/run)
 #   make demo       a throwaway PostgreSQL + pgbouncer configured by the binary
 #   make san        the same sources, host glibc build with ASan + UBSan
-#   make bench      wait detection latency, stop latency, deadline overshoot (medians)
+#   make bench      what the pool is worth and costs, musl vs glibc pgbouncer,
+#                   the entrypoint's own cost, wait latency: bench/results.md;
+#                   deadline overshoot and SIGTERM against faulty upstreams
 #   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS in all
 #   make image      the FROM scratch images on the local Docker engine
 #
@@ -49,7 +51,7 @@ all: $(BIN)
 # A static pgbouncer (newest that Debian's stable source packages offer),
 # linked against the same static OpenSSL, for the pgbouncer image.
 PGBOUNCER_BIN := $(OUT)/pgbouncer
-$(PGBOUNCER_BIN): | $(DEPS)/.libpq.done
+$(PGBOUNCER_BIN): scripts/build-deps.sh | $(DEPS)/.libpq.done
 	scripts/build-deps.sh $(DEPS) $(CC) pgbouncer
 	cp $(DEPS)/bin/pgbouncer $@
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
@@ -88,10 +90,20 @@ test: $(BIN) $(UNIT) $(PGBOUNCER_BIN)
 demo: $(BIN)
 	scripts/demo.sh
 
-# Benchmarks: medians from one run, printed, never asserted.
-bench: $(BIN)
+# Benchmarks: medians and ratios from one run, printed and written to
+# bench/results.md, never asserted.  A glibc build of the same pgbouncer
+# (build/deps-host, shared with `make san`) is the comparison for the image's
+# static musl one.  BENCH_SECONDS and BENCH_REPS scale it (about 10 minutes).
+GLIBC_PGBOUNCER := build/deps-host/bin/pgbouncer
+$(GLIBC_PGBOUNCER): scripts/build-deps.sh
+	scripts/install-build-packages.sh
+	scripts/build-deps.sh build/deps-host gcc pgbouncer
+	@touch $@
+
+bench: $(BIN) $(PGBOUNCER_BIN) $(GLIBC_PGBOUNCER)
 	scripts/install-test-packages.sh
-	/usr/bin/python3 bench/wait_latency.py
+	scripts/install-bench-packages.sh
+	/usr/bin/python3 bench/bench.py
 	/usr/bin/python3 bench/faults.py
 
 # docker/Dockerfile = the builder stage + the final stages that `make image`

@@ -64,15 +64,22 @@ def stop_latency(work):
     return lat
 
 
-def main():
-    work = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-bench-"))
+def measure(work):
+    """Both measurements on a fresh cluster under WORK: (detection, stop) in ms."""
+    work.mkdir(parents=True, exist_ok=True)
     os.chmod(work, 0o777)
     pg = Postgres(work / "pg")
     pg.start()
-    pg.add_user("app", "pw", "app")
-    pg.ctl("stop", "-m", "fast")
-    d = detection(pg, work)
-    s = stop_latency(work)
+    try:
+        pg.add_user("app", "pw", "app")
+        pg.ctl("stop", "-m", "fast")
+        return detection(pg, work), stop_latency(work)
+    finally:
+        pg.stop()
+
+
+def main():
+    d, s = measure(pathlib.Path(tempfile.mkdtemp(prefix="pgbe-bench-")))
     print(f"detection latency (upstream ready -> exec), {RUNS} runs: median "
           f"{statistics.median(d):.1f} ms, min {min(d):.1f}, max {max(d):.1f} (target <= 100 ms)")
     print(f"SIGTERM during wait -> exit, {RUNS} runs: median {statistics.median(s):.1f} ms, "

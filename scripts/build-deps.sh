@@ -176,13 +176,39 @@ build_libevent() {
 	touch "$prefix/.libevent.done"
 }
 
+# musl's malloc (mallocng) hands freed large blocks straight back to the
+# kernel.  pgbouncer sets SSL_MODE_RELEASE_BUFFERS, so OpenSSL frees its
+# 20 KiB record buffers after every use: with musl that is an mmap, a munmap
+# and page faults per TLS transaction (glibc keeps them).  mimalloc, linked
+# in as one object that replaces malloc, keeps them too.  musl only: a glibc
+# build keeps glibc's malloc.  Plain C, no target-specific flags, so any
+# musl CC (cross compilers included) builds it.
+# Sets $malloc_obj to the object to link ahead of pgbouncer's own, or "".
+malloc_obj=
+build_mimalloc() {
+	if printf '#include <stdio.h>\n#ifdef __GLIBC__\nglibc\n#endif\n' |
+		"$cc" -E -P - | grep -q glibc; then
+		return 0
+	fi
+	malloc_obj="$prefix/lib/mimalloc.o"
+	begin mimalloc mimalloc "$codename" || return 0
+	(
+		cd "$work/mimalloc"
+		mkdir -p "$prefix/lib"
+		"$cc" -O2 -DNDEBUG -DMI_MALLOC_OVERRIDE -Iinclude -isystem "$kh" \
+			-c src/static.c -o "$malloc_obj"
+	)
+	touch "$prefix/.mimalloc.done"
+}
+
 # Without c-ares pgbouncer resolves with libevent's evdns, which reads
 # /etc/resolv.conf itself: what a scratch container has (Docker mounts it).
+# The stamp names the allocator, so a cache built before mimalloc relinks.
 build_pgbouncer() {
-	begin pgbouncer pgbouncer "." || return 0
+	begin "pgbouncer${malloc_obj:++mimalloc}" pgbouncer "." || return 0
 	(
-		cd "$work/pgbouncer"
-		./configure CC="$cc" CFLAGS="-O2 -isystem $kh" LDFLAGS="-static" \
+		cd "$work/pgbouncer${malloc_obj:++mimalloc}"
+		./configure CC="$cc" CFLAGS="-O2 -isystem $kh" LDFLAGS="-static $malloc_obj" \
 			LIBEVENT_CFLAGS="-I$prefix/include" LIBEVENT_LIBS="-L$prefix/lib -levent" \
 			--with-openssl="$prefix" --without-cares --without-pam \
 			--without-systemd --prefix="$prefix" >/dev/null
@@ -191,7 +217,7 @@ build_pgbouncer() {
 		cp pgbouncer "$prefix/bin/pgbouncer"
 		strip "$prefix/bin/pgbouncer"
 	)
-	touch "$prefix/.pgbouncer.done"
+	touch "$prefix/.pgbouncer${malloc_obj:++mimalloc}.done"
 }
 
 apt_setup
@@ -199,6 +225,7 @@ build_openssl
 build_libpq
 if [ "$what" = pgbouncer ]; then
 	build_libevent
+	build_mimalloc
 	build_pgbouncer
 fi
 log "dependencies ready in $prefix"
