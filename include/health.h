@@ -8,10 +8,6 @@
 #include "buf.h"
 #include "config.h"
 
-/* Value of KEY in the [pgbouncer] section of an ini TEXT (pgbouncer's
- * syntax: last one wins, values run to the end of the line). */
-bool ini_value(const char *text, const char *key, struct buf *out);
-
 /* EX_OK when the local pgbouncer answers within 2 s; with DEEP, also a
  * query through a pooled server connection.  A failure status otherwise
  * (main reports every failure of `health` as EX_UNHEALTHY). */
