@@ -12,9 +12,11 @@ enum command {
 	CMD_CHECK,
 	CMD_HEALTH,
 	CMD_CLIENT_URL,
+	CMD_METRICS,
 	CMD_HELP,
 	CMD_VERSION,
 	CMD_SETTINGS_DOC, /* hidden: the README settings table */
+	CMD_METRICS_DOC,  /* hidden: the README metrics table */
 };
 
 struct options {
@@ -25,6 +27,7 @@ struct options {
 	const char *host;      /* client-url */
 	bool deep;             /* health --deep */
 	bool userlist_plaintext; /* the password, not the server's secret, in userlist.txt */
+	const char *listen;    /* metrics --listen ADDR:PORT */
 	char **command;        /* after --, NULL for the default */
 };
 

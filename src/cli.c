@@ -18,6 +18,7 @@ static const struct {
 	{"run", CMD_RUN},       {"render", CMD_RENDER}, {"init", CMD_INIT},
 	{"wait", CMD_WAIT},     {"check", CMD_CHECK},   {"health", CMD_HEALTH},
 	{"client-url", CMD_CLIENT_URL}, {"settings-doc", CMD_SETTINGS_DOC},
+	{"metrics", CMD_METRICS}, {"metrics-doc", CMD_METRICS_DOC},
 };
 
 static int parse_timeout(const char *v, const char *from, long *out)
@@ -42,6 +43,7 @@ static void defaults(struct options *o)
 	o->config_dir = (v = getenv("PGBOUNCER_CONFIG_DIR")) && *v ? v : "/etc/pgbouncer";
 	o->user = (v = getenv("PGBOUNCER_RUN_USER")) && *v ? v : NULL;
 	o->wait_timeout = -1; /* not given: PGBOUNCER_WAIT_TIMEOUT, else 60 */
+	o->listen = (v = getenv("PGBOUNCER_METRICS_LISTEN")) && *v ? v : ":9127";
 }
 
 /* "--name value" or "--name=value"; advances *i past what it used.  An
@@ -82,6 +84,8 @@ static int parse_option(int argc, char **argv, int *i, struct options *o)
 		o->user = v;
 	else if ((v = option_value(argc, argv, i, "--host")))
 		o->host = v;
+	else if ((v = option_value(argc, argv, i, "--listen")))
+		o->listen = v;
 	else if ((v = option_value(argc, argv, i, "--wait-timeout")))
 		return *v ? parse_timeout(v, "--wait-timeout", &o->wait_timeout) : EX_USAGE;
 	else {
@@ -177,6 +181,9 @@ void cli_help(void)
 	       "  pgbouncer-entrypoint health [--deep]    exit 0 if the local pgbouncer serves\n"
 	       "  pgbouncer-entrypoint client-url --host HOST\n"
 	       "                                          print the DATABASE_URL for applications\n"
+	       "  pgbouncer-entrypoint metrics [--listen ADDR:PORT]\n"
+	       "                                          Prometheus metrics of the local pgbouncer\n"
+	       "                                          [PGBOUNCER_METRICS_LISTEN] (:9127)\n"
 	       "  pgbouncer-entrypoint --help | --version\n\n"
 	       "Options (environment twin in brackets):\n"
 	       "  --config-dir DIR      where the files go [PGBOUNCER_CONFIG_DIR] (/etc/pgbouncer)\n"

@@ -19,6 +19,7 @@
 #include "launch.h"
 #include "learn.h"
 #include "log.h"
+#include "metrics.h"
 #include "plan.h"
 #include "privs.h"
 #include "safefile.h"
@@ -44,6 +45,8 @@ static int print_info(enum command cmd)
 		cli_help();
 	else if (cmd == CMD_VERSION)
 		printf("pgbouncer-entrypoint %s\n", PGBE_VERSION);
+	else if (cmd == CMD_METRICS_DOC)
+		metrics_doc();
 	else
 		cli_settings_doc();
 	return EX_OK;
@@ -77,7 +80,8 @@ static int load_model(const struct options *o, struct state *s)
 	/* a user's own pgbouncer.ini or template makes the upstream optional;
 	 * health --deep needs only the user and password of the upstream */
 	plan_probe(&s->plan, o->config_dir);
-	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini : o->cmd != CMD_HEALTH;
+	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini
+					      : o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
 	return config_build(&s->cfg, &s->env, o->config_dir, need_upstream);
 }
 
@@ -143,6 +147,8 @@ static int report(const struct options *o, const struct state *s)
 
 	if (o->cmd == CMD_HEALTH)
 		return health_check(&s->cfg, o->config_dir, o->deep);
+	if (o->cmd == CMD_METRICS)
+		return metrics_serve(&s->cfg, o->config_dir, o->listen);
 	buf_init(&out);
 	client_urls(&s->cfg, o->host, &out);
 	fputs(buf_str(&out) ? buf_str(&out) : "", stdout);
@@ -174,10 +180,10 @@ static int run_command(const struct options *o, struct state *s)
 	safefile_guard(&s->runas);
 	if ((rc = load_model(o, s)))
 		return rc;
-	/* health talks to the admin console as pgbouncer's own uid */
-	if (o->cmd == CMD_HEALTH && (rc = runas_drop(&s->runas)))
+	/* health and metrics talk to the admin console as pgbouncer's own uid */
+	if ((o->cmd == CMD_HEALTH || o->cmd == CMD_METRICS) && (rc = runas_drop(&s->runas)))
 		return rc;
-	if (o->cmd == CMD_HEALTH || o->cmd == CMD_CLIENT_URL)
+	if (o->cmd == CMD_HEALTH || o->cmd == CMD_CLIENT_URL || o->cmd == CMD_METRICS)
 		return report(o, s);
 	if (writes_files(o->cmd)) {
 		if ((rc = validate(o, s)))
@@ -221,7 +227,8 @@ int main(int argc, char **argv)
 	memset(&st, 0, sizeof(st));
 	if ((rc = cli_parse(argc, argv, &opt)))
 		return rc;
-	if (opt.cmd == CMD_HELP || opt.cmd == CMD_VERSION || opt.cmd == CMD_SETTINGS_DOC)
+	if (opt.cmd == CMD_HELP || opt.cmd == CMD_VERSION || opt.cmd == CMD_SETTINGS_DOC ||
+	    opt.cmd == CMD_METRICS_DOC)
 		return print_info(opt.cmd);
 	rc = run_command(&opt, &st);
 	state_free(&st);

@@ -20,6 +20,7 @@ const char *const other_vars[] = {
 	"DATABASE_URL",		  "DATABASE_URLS",	    "PGBOUNCER_DATABASE",
 	"PGBOUNCER_CONFIG_DIR",	  "PGBOUNCER_RUN_USER",	    "PGBOUNCER_WAIT_TIMEOUT",
 	"PGBOUNCER_USERLIST_PLAINTEXT", "POOL_SIZE",		  "CLIENT_ENCODING",	    "TIMEZONE",
+	"PGBOUNCER_METRICS_LISTEN",
 };
 const size_t n_other_vars = sizeof(other_vars) / sizeof(other_vars[0]);
 

@@ -1,0 +1,477 @@
+#include "httpd.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "wait.h"
+
+#define MAX_CONNS 16
+#define READ_MS 5000   /* the whole request head, from accept */
+#define WRITE_MS 10000 /* the whole response */
+#define LINGER_MS 1000 /* reading what the client still sends, after ours */
+
+/* ---- parsing: pure functions ---- */
+
+static bool is_tchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+size_t http_head_end(const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		/* a bare LF ends a line too (RFC 9112 2.2) */
+		if (i + 1 < len && data[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+/* Next line of HEAD from *P (CRLF or LF), without its ending; NULL at the end. */
+static const char *next_line(const char **p, const char *end, size_t *n)
+{
+	const char *s = *p, *lf;
+
+	if (s >= end)
+		return NULL;
+	lf = memchr(s, '\n', (size_t)(end - s));
+	if (!lf)
+		return NULL;
+	*n = (size_t)(lf - s);
+	if (*n && s[*n - 1] == '\r')
+		(*n)--;
+	*p = lf + 1;
+	return s;
+}
+
+/* "HTTP/1.1": 0; another HTTP/d.d: 505; anything else: 400. */
+static int check_version(const char *v, size_t n)
+{
+	if (n != 8 || strncmp(v, "HTTP/", 5) || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
+	    v[7] < '0' || v[7] > '9')
+		return 400;
+	return v[5] == '1' ? 0 : 505;
+}
+
+/* origin-form "/p?q", or absolute-form "http://host/p?q" (RFC 9112 3.2). */
+static int parse_target(const char *t, size_t n, struct http_request *r)
+{
+	size_t i = 0, plen;
+
+	if (n > 7 && !strncasecmp(t, "http://", 7)) {
+		for (i = 7; i < n && t[i] != '/' && t[i] != '?'; i++)
+			;
+		if (i == n || t[i] == '?') {
+			strcpy(r->path, "/");
+			return 0;
+		}
+	}
+	if (i >= n || t[i] != '/')
+		return 400;
+	for (plen = 0; i + plen < n && t[i + plen] != '?' && t[i + plen] != '#'; plen++)
+		;
+	memcpy(r->path, t + i, plen);
+	r->path[plen] = '\0';
+	return 0;
+}
+
+static int parse_request_line(const char *s, size_t n, struct http_request *r, bool *v11)
+{
+	const char *sp1 = memchr(s, ' ', n), *sp2, *end = s + n;
+	size_t mlen;
+	int rc;
+
+	if (n > HTTP_LINE_MAX)
+		return 414;
+	if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1))))
+		return 400;
+	mlen = (size_t)(sp1 - s);
+	if (mlen == 0 || mlen >= sizeof(r->method) || sp2 == sp1 + 1)
+		return 400;
+	for (size_t i = 0; i < mlen; i++)
+		if (!is_tchar(s[i]))
+			return 400;
+	for (const char *t = sp1 + 1; t < sp2; t++)
+		if (*t <= ' ' || *t == 127)
+			return 400;
+	if ((rc = check_version(sp2 + 1, (size_t)(end - sp2 - 1))))
+		return rc;
+	memcpy(r->method, s, mlen);
+	r->method[mlen] = '\0';
+	r->head = !strcmp(r->method, "HEAD");
+	*v11 = sp2[8] == '1';
+	return parse_target(sp1 + 1, (size_t)(sp2 - sp1 - 1), r);
+}
+
+/* "Name: value": a token, a colon with no space before it, visible text. */
+static int check_header(const char *s, size_t n, int *hosts)
+{
+	size_t i = 0;
+
+	while (i < n && is_tchar(s[i]))
+		i++;
+	if (i == 0 || i == n || s[i] != ':')
+		return 400;
+	for (size_t j = i + 1; j < n; j++)
+		if (((unsigned char)s[j] < ' ' && s[j] != '\t') || s[j] == 127)
+			return 400;
+	if (i == 4 && !strncasecmp(s, "host", 4))
+		(*hosts)++;
+	return 0;
+}
+
+int http_parse_head(const char *head, size_t len, struct http_request *r)
+{
+	const char *p = head, *end = head + len, *line;
+	size_t n;
+	int rc, hosts = 0;
+	bool v11 = false;
+
+	memset(r, 0, sizeof(*r));
+	if (memchr(head, '\0', len))
+		return 400;
+	if (!(line = next_line(&p, end, &n)) ||
+	    (rc = parse_request_line(line, n, r, &v11)))
+		return line ? rc : 400;
+	while ((line = next_line(&p, end, &n)) && n > 0)
+		if ((rc = check_header(line, n, &hosts)))
+			return rc;
+	/* HTTP/1.1 requires exactly one Host (RFC 9112 3.2) */
+	if (hosts > 1 || (v11 && hosts == 0))
+		return 400;
+	return 0;
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 414: return "URI Too Long";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+void http_response(struct buf *out, int status, const char *content_type, const char *extra,
+		   const char *body, size_t body_len, bool head)
+{
+	buf_printf(out,
+		   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+		   "Connection: close\r\nCache-Control: no-store\r\n%s\r\n",
+		   status, reason(status), content_type, body_len, extra ? extra : "");
+	if (!head)
+		buf_add(out, body, body_len);
+}
+
+/* An error page: the status line again, as text. */
+static void error_response(struct buf *out, int status, bool head)
+{
+	char body[64];
+	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
+
+	http_response(out, status, "text/plain; charset=utf-8", NULL, body, (size_t)n, head);
+}
+
+/* ---- listening ---- */
+
+static int parse_spec(const char *spec, char *host, size_t hsize, char *port, size_t psize)
+{
+	const char *colon = strrchr(spec, ':');
+	size_t hlen;
+	char *end;
+	long p;
+
+	if (!colon)
+		return -1;
+	hlen = (size_t)(colon - spec);
+	if (hlen >= 2 && spec[0] == '[' && spec[hlen - 1] == ']') {
+		spec++;
+		hlen -= 2;
+	} else if (memchr(spec, ':', hlen)) {
+		return -1; /* an IPv6 address needs brackets */
+	}
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p < 1 || p > 65535 || hlen >= hsize)
+		return -1;
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	snprintf(port, psize, "%ld", p);
+	return 0;
+}
+
+static int bind_one(const struct addrinfo *a)
+{
+	int one = 1, fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->ai_family == AF_INET6) {
+		/* ":9127" means every address, v4 too, on one socket */
+		int v6only = 0;
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+	}
+	if (bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, 64) == 0)
+		return fd;
+	close(fd);
+	return -1;
+}
+
+/* A listening socket on HOST (NULL: every address) of FAMILY, or -1. */
+static int listen_on(const char *host, const char *port, int family, int *err)
+{
+	struct addrinfo hints, *res = NULL;
+	int fd = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((*err = getaddrinfo(host, port, &hints, &res)))
+		return -1;
+	for (const struct addrinfo *a = res; a && fd < 0; a = a->ai_next)
+		fd = bind_one(a);
+	freeaddrinfo(res);
+	return fd;
+}
+
+int http_listen(const char *spec, const char *from, int *rc)
+{
+	char host[256], port[8];
+	int fd, err;
+	bool any;
+
+	if (parse_spec(spec, host, sizeof(host), port, sizeof(port))) {
+		log_error("%s must be ADDR:PORT, :PORT or [IPV6]:PORT with a port 1-65535, got "
+			  "\"%s\"", from, spec);
+		*rc = EX_USAGE;
+		return -1;
+	}
+	any = !host[0] || !strcmp(host, "*");
+	/* every address: IPv6 with v4 mapped, or IPv4 where the kernel has no IPv6 */
+	fd = listen_on(any ? NULL : host, port, any ? AF_INET6 : AF_UNSPEC, &err);
+	if (fd < 0 && any)
+		fd = listen_on(NULL, port, AF_INET, &err);
+	if (fd < 0 && err) {
+		log_error("%s: could not resolve \"%s\": %s", from, spec, gai_strerror(err));
+		*rc = EX_USAGE;
+	} else if (fd < 0) {
+		log_error("could not listen on \"%s\" (%s): %s", spec, from, strerror(errno));
+		*rc = EX_OSERR;
+	}
+	return fd;
+}
+
+/* ---- serving ---- */
+
+enum conn_state { C_FREE, C_READ, C_WRITE, C_LINGER };
+
+struct conn {
+	int fd;
+	enum conn_state state;
+	long long deadline;
+	unsigned long long age; /* accept order: the smaller, the older */
+	char in[HTTP_HEAD_MAX];
+	size_t len;
+	struct buf out;
+	size_t sent;
+};
+
+static void conn_close(struct conn *c)
+{
+	close(c->fd);
+	buf_free(&c->out);
+	c->state = C_FREE;
+}
+
+static void start_write(struct conn *c)
+{
+	c->state = C_WRITE;
+	c->sent = 0;
+	c->deadline = now_ms() + WRITE_MS;
+}
+
+/* The whole head is in: answer it. */
+static void respond(struct conn *c, size_t head_len, http_handler handler, void *arg)
+{
+	struct http_request r;
+	int status = http_parse_head(c->in, head_len, &r);
+
+	if (status)
+		error_response(&c->out, status, false);
+	else
+		handler(&r, &c->out, arg);
+	start_write(c);
+}
+
+static void on_readable(struct conn *c, http_handler handler, void *arg)
+{
+	ssize_t n = recv(c->fd, c->in + c->len, sizeof(c->in) - c->len, 0);
+	size_t end;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c); /* the client went away before asking */
+		return;
+	}
+	c->len += (size_t)n;
+	if ((end = http_head_end(c->in, c->len))) {
+		respond(c, end, handler, arg);
+	} else if (c->len == sizeof(c->in)) {
+		/* too long: the request line itself, or the headers after it */
+		bool line_done = memchr(c->in, '\n', c->len) != NULL;
+		error_response(&c->out, line_done ? 431 : 414, false);
+		start_write(c);
+	}
+}
+
+static void on_writable(struct conn *c)
+{
+	ssize_t n = send(c->fd, c->out.data + c->sent, c->out.len - c->sent, MSG_NOSIGNAL);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_close(c);
+		return;
+	}
+	c->sent += (size_t)n;
+	if (c->sent == c->out.len) {
+		/* Closing with unread request bytes would reset the connection and
+		 * could destroy the response in flight: half-close, then read
+		 * until the client closes (bounded). */
+		shutdown(c->fd, SHUT_WR);
+		c->state = C_LINGER;
+		c->deadline = now_ms() + LINGER_MS;
+	}
+}
+
+static void on_linger(struct conn *c)
+{
+	char sink[4096];
+	ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		conn_close(c);
+}
+
+static void on_deadline(struct conn *c)
+{
+	if (c->state == C_READ && c->len > 0) {
+		error_response(&c->out, 408, false);
+		start_write(c);
+		return;
+	}
+	conn_close(c);
+}
+
+/* A free slot; when all are taken, the slot of the oldest client that has
+ * not had its answer yet (a slow or idle client must not lock scrapes out);
+ * NULL when every slot is busy answering. */
+static struct conn *free_slot(struct conn *conns, bool evict)
+{
+	struct conn *oldest = NULL;
+
+	for (int i = 0; i < MAX_CONNS; i++) {
+		if (conns[i].state == C_FREE)
+			return &conns[i];
+		if (conns[i].state != C_WRITE && (!oldest || conns[i].age < oldest->age))
+			oldest = &conns[i];
+	}
+	if (oldest && evict)
+		conn_close(oldest);
+	return oldest;
+}
+
+static void on_accept(int lfd, struct conn *conns)
+{
+	static unsigned long long accepted;
+	struct conn *c;
+	int fd;
+
+	/* when every slot is answering, new clients wait in the backlog */
+	while (free_slot(conns, false) && (fd = accept4(lfd, NULL, NULL,
+							 SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		c = free_slot(conns, true);
+		c->fd = fd;
+		c->state = C_READ;
+		c->len = 0;
+		c->age = ++accepted;
+		c->deadline = now_ms() + READ_MS;
+		buf_init(&c->out);
+	}
+}
+
+/* One round of poll(): what each connection waits for, until the nearest
+ * deadline. */
+static int poll_round(int lfd, struct conn *conns, struct pollfd *pfd, int *idx)
+{
+	long long now = now_ms(), next = now + 60000;
+	int n = 0;
+
+	pfd[n++] = (struct pollfd){lfd, POLLIN, 0};
+	for (int i = 0; i < MAX_CONNS; i++) {
+		if (conns[i].state == C_FREE)
+			continue;
+		if (conns[i].deadline < next)
+			next = conns[i].deadline;
+		idx[n] = i;
+		pfd[n++] = (struct pollfd){conns[i].fd,
+					   conns[i].state == C_WRITE ? POLLOUT : POLLIN, 0};
+	}
+	return poll(pfd, (nfds_t)n, next > now ? (int)(next - now) : 0) < 0 ? -1 : n;
+}
+
+int http_serve(int lfd, http_handler handler, void *arg)
+{
+	static struct conn conns[MAX_CONNS];
+	struct pollfd pfd[MAX_CONNS + 1];
+	int idx[MAX_CONNS + 1], n;
+
+	while (!wait_stop_signal) {
+		if ((n = poll_round(lfd, conns, pfd, idx)) < 0)
+			continue; /* EINTR: the loop condition sees a signal */
+		for (int k = 1; k < n && !wait_stop_signal; k++) {
+			struct conn *c = &conns[idx[k]];
+			short ev = pfd[k].revents;
+			if (ev && c->state == C_READ)
+				on_readable(c, handler, arg);
+			else if (ev && c->state == C_WRITE)
+				on_writable(c);
+			else if (ev && c->state == C_LINGER)
+				on_linger(c);
+			if (c->state != C_FREE && now_ms() >= c->deadline)
+				on_deadline(c);
+		}
+		if (pfd[0].revents && !wait_stop_signal)
+			on_accept(lfd, conns);
+	}
+	for (int i = 0; i < MAX_CONNS; i++)
+		if (conns[i].state != C_FREE)
+			conn_close(&conns[i]);
+	close(lfd);
+	return 0;
+}

@@ -1,0 +1,387 @@
+"""metrics: Prometheus metrics with pgbouncer_exporter's names, read from a real
+pgbouncer's admin console over its Unix socket, served over HTTP."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import (BIN, ROOT, base_env, entrypoint, free_port, process_env, run_user_ids,
+                      wait_port)
+from test_run import new_user, running  # noqa: F401 (a fixture)
+
+# The names the issue promises, with their types (pgbouncer_exporter's).
+PROMISED = {
+    "pgbouncer_up": "gauge",
+    "pgbouncer_version_info": "gauge",
+    "pgbouncer_pools_client_active_connections": "gauge",
+    "pgbouncer_pools_client_waiting_connections": "gauge",
+    "pgbouncer_pools_client_maxwait_seconds": "gauge",
+    "pgbouncer_pools_server_active_connections": "gauge",
+    "pgbouncer_pools_server_idle_connections": "gauge",
+    "pgbouncer_stats_queries_pooled_total": "counter",
+    "pgbouncer_stats_sql_transactions_pooled_total": "counter",
+    "pgbouncer_stats_client_wait_seconds_total": "counter",
+    "pgbouncer_stats_queries_duration_seconds_total": "counter",
+    "pgbouncer_stats_received_bytes_total": "counter",
+    "pgbouncer_stats_sent_bytes_total": "counter",
+    "pgbouncer_databases_current_connections": "gauge",
+    "pgbouncer_databases_pool_size": "gauge",
+    "pgbouncer_databases_reserve_pool": "gauge",
+    "pgbouncer_config_max_client_connections": "gauge",
+    "pgbouncer_config_max_user_connections": "gauge",
+    # SHOW LISTS
+    "pgbouncer_databases": "gauge",
+    "pgbouncer_users": "gauge",
+    "pgbouncer_pools": "gauge",
+    "pgbouncer_free_clients": "gauge",
+    "pgbouncer_used_clients": "gauge",
+    "pgbouncer_login_clients": "gauge",
+    "pgbouncer_free_servers": "gauge",
+    "pgbouncer_used_servers": "gauge",
+}
+
+
+class Metrics:
+    """`pgbouncer-entrypoint metrics` in the background."""
+
+    def __init__(self, config_dir, env, args=None):
+        self.port = free_port()
+        env = dict(env, PGBOUNCER_METRICS_LISTEN=f"127.0.0.1:{self.port}")
+        self.proc = subprocess.Popen(
+            [str(BIN), "metrics", "--config-dir", str(config_dir)] + (args or []),
+            env=process_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if not wait_port(self.port, 10):
+            raise AssertionError("metrics did not listen: " + self.output())
+
+    def get(self, path="/metrics", method="GET", timeout=30):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, dict(r.headers), r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read().decode()
+
+    def scrape(self):
+        status, headers, body = self.get()
+        assert status == 200, body
+        assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return body
+
+    def raw(self, data, timeout=10):
+        """Send DATA as it is; the status code of the answer."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(data)
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        return int(answer.split(b" ", 2)[1]), answer
+
+    def output(self):
+        self.stop()
+        return self.proc.stdout.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def samples(body, name):
+    """{labels text: value} of NAME's samples."""
+    out = {}
+    for line in body.splitlines():
+        m = re.match(rf"^{re.escape(name)}(\{{.*\}})? (\S+)$", line)
+        if m:
+            out[m.group(1) or ""] = float(m.group(2))
+    return out
+
+
+def value(body, metric, **labels):
+    """The one sample of METRIC with LABELS (exposition-escaped values)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    found = [v for lab, v in samples(body, metric).items() if all(
+        re.search(rf'[{{,]{k}="{re.escape(v)}"', lab) for k, v in labels.items())]
+    assert len(found) == 1, f"{metric}{{{want}}} in:\n{body}"
+    return found[0]
+
+
+def types(body):
+    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", body, re.M))
+
+
+def promtool(body):
+    return subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                          text=True)
+
+
+class Pool:
+    """pgbouncer (through `run`) with its Unix socket in CONFIG_DIR, and metrics."""
+
+    def __init__(self, pg, config_dir, running, user=None, db=None, password="pw-m", **extra):
+        self.user = user or new_user(pg, password)
+        self.db = db or self.user
+        self.password = password
+        self.port = free_port()
+        self.config_dir = config_dir
+        self.env = base_env(pg, self.user, password, self.db, self.port,
+                            PGBOUNCER_UNIX_SOCKET_DIR=str(config_dir), **extra)
+        self.running = running
+        self.alias = extra.get("PGBOUNCER_DATABASE", self.db)  # the pool's name
+        self.start()
+
+    def start(self):
+        self.r = self.running(["run", "--config-dir", str(self.config_dir)], self.env)
+        assert wait_port(self.port, 30), self.r.output()
+
+    def psql(self, query):
+        env = dict(os.environ, PGPASSWORD=self.password, PGCONNECT_TIMEOUT="5")
+        return subprocess.run(["psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(self.port),
+                               "-U", self.user, "-d", self.alias, "-c", query], env=env,
+                              capture_output=True, text=True)
+
+
+@pytest.fixture
+def metrics():
+    started = []
+
+    def start(config_dir, env, args=None):
+        m = Metrics(config_dir, env, args)
+        started.append(m)
+        return m
+
+    yield start
+    for m in started:
+        m.stop()
+
+
+def pgbench(pool, *args, port=None, host="127.0.0.1"):
+    env = dict(os.environ, PGPASSWORD=pool.password)
+    p = subprocess.run(["pgbench", "-h", host, "-p", str(port or pool.port), "-U", pool.user]
+                       + list(args) + [pool.db], env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+def test_counters_move_by_what_pgbench_sent(pg, config_dir, running, metrics):
+    pool = Pool(pg, config_dir, running)
+    pgbench(pool, "-i", "-q", "-s", "1", port=pg.port)  # tables, straight to PostgreSQL
+    m = metrics(config_dir, pool.env)
+    assert pool.psql("select 1").returncode == 0  # the pool and its stats exist
+    before = m.scrape()
+    q0 = value(before, "pgbouncer_stats_queries_pooled_total", database=pool.db)
+    x0 = value(before, "pgbouncer_stats_sql_transactions_pooled_total", database=pool.db)
+    sent0 = value(before, "pgbouncer_stats_sent_bytes_total", database=pool.db)
+    clients, per_client = 4, 50
+    pgbench(pool, "-n", "-c", str(clients), "-t", str(per_client))
+    after = m.scrape()
+    xacts = clients * per_client
+    assert value(after, "pgbouncer_stats_sql_transactions_pooled_total",
+                 database=pool.db) - x0 >= xacts
+    assert value(after, "pgbouncer_stats_queries_pooled_total",
+                 database=pool.db) - q0 >= xacts
+    assert value(after, "pgbouncer_stats_sent_bytes_total", database=pool.db) > sent0
+    assert value(after, "pgbouncer_stats_queries_duration_seconds_total", database=pool.db) > 0
+    assert value(after, "pgbouncer_up") == 1
+    assert value(after, "pgbouncer_pools_server_idle_connections",
+                 database=pool.db, user=pool.user) >= 1
+    assert value(after, "pgbouncer_config_max_client_connections") == 100
+    version = samples(after, "pgbouncer_version_info")
+    assert len(version) == 1 and re.match(r'\{version="PgBouncer 1\.\d+', next(iter(version)))
+
+
+def test_promtool_accepts_it_and_every_promised_metric_has_its_type(pg, config_dir, running,
+                                                                   metrics):
+    pool = Pool(pg, config_dir, running)
+    m = metrics(config_dir, pool.env)
+    assert pool.psql("select 1").returncode == 0
+    body = m.scrape()
+    check = promtool(body)
+    assert check.returncode == 0, check.stdout + check.stderr + body
+    t = types(body)
+    missing = {n: ty for n, ty in PROMISED.items() if t.get(n) != ty}
+    assert not missing, body
+    for name in PROMISED:
+        assert samples(body, name), f"{name} has no sample:\n{body}"
+    # microseconds are exposed as seconds
+    assert re.search(r'^pgbouncer_pools_client_maxwait_seconds\{.*\} \d+\.\d{6}$', body, re.M)
+
+
+def test_every_metric_in_the_binary_is_in_readme():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"<!-- metrics:begin -->\n(.*?)<!-- metrics:end -->", readme, re.S)
+    assert m, "README.md has no metrics section"
+    table = entrypoint(["metrics-doc"], {}).stdout
+    assert m.group(1) == table, "README metrics table is stale: run `make readme-settings`"
+    for name in PROMISED:
+        assert f"| `{name}` |" in table
+
+
+def test_pgbouncer_stopped_gives_up_0_and_200_then_1_again(pg, config_dir, running, metrics):
+    pool = Pool(pg, config_dir, running)
+    m = metrics(config_dir, pool.env)
+    assert value(m.scrape(), "pgbouncer_up") == 1
+    pool.r.stop()
+    body = m.scrape()
+    assert value(body, "pgbouncer_up") == 0
+    assert promtool(body).returncode == 0
+    assert m.proc.poll() is None
+    pool.start()
+    assert value(m.scrape(), "pgbouncer_up") == 1
+    out = m.output()
+    assert "pgbouncer_up 0" in out and "answers again" in out
+
+
+def test_pgbouncer_not_answering_gives_up_0_and_the_process_stays(pg, config_dir, running,
+                                                                  metrics):
+    pool = Pool(pg, config_dir, running)
+    m = metrics(config_dir, pool.env)
+    os.kill(pool.r.proc.pid, signal.SIGSTOP)  # accepts on its socket, never answers
+    try:
+        status, _, body = m.get()
+        assert status == 200 and value(body, "pgbouncer_up") == 0
+    finally:
+        os.kill(pool.r.proc.pid, signal.SIGCONT)
+    assert value(m.scrape(), "pgbouncer_up") == 1
+
+
+def test_quote_and_backslash_in_user_and_database_names_keep_the_exposition_valid(
+        pg, config_dir, running, metrics):
+    user, db = 'we"ird\\user', 'we"ird\\db'
+    pg.add_user(user, "pw-q")
+    pg.sql('CREATE DATABASE "we""ird\\db" OWNER "we""ird\\user"')
+    # pgbouncer before 1.25 cannot quote a pool name: the pool gets a plain
+    # one, the upstream database and the user keep theirs
+    pool = Pool(pg, config_dir, running, user=user, db=db, password="pw-q",
+                PGBOUNCER_DATABASE="plain")
+    m = metrics(config_dir, pool.env)
+    q = pool.psql("select current_user, current_database()")
+    assert q.stdout.strip() == f"{user}|{db}", q.stderr
+    body = m.scrape()
+    check = promtool(body)
+    assert check.returncode == 0, check.stdout + check.stderr + body
+    assert value(body, "pgbouncer_pools_client_active_connections",
+                 database="plain", user='we\\"ird\\\\user') >= 0
+    assert value(body, "pgbouncer_databases_pool_size",
+                 name="plain", database='we\\"ird\\\\db') > 0
+
+
+def idle_client(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setblocking(False)
+    return s
+
+
+def still_open(s):
+    """Nothing from the server yet: neither an answer, nor a close."""
+    try:
+        s.recv(1)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def test_a_silent_and_a_slow_client_do_not_stop_a_scrape(pg, config_dir, running, metrics):
+    pool = Pool(pg, config_dir, running)
+    m = metrics(config_dir, pool.env)
+    silent = idle_client(m.port)
+    slow = idle_client(m.port)
+    slow.send(b"GET /metr")
+    try:
+        assert value(m.scrape(), "pgbouncer_up") == 1
+        # answered while both were still connected, not after they timed out
+        assert still_open(silent) and still_open(slow)
+    finally:
+        silent.close()
+        slow.close()
+
+
+def test_more_idle_clients_than_it_keeps_give_way_to_a_scrape(config_dir, metrics):
+    m = metrics(config_dir, {})
+    crowd = [idle_client(m.port) for _ in range(20)]
+    try:
+        status, _, body = m.get()
+        assert status == 200 and "pgbouncer_up 0" in body
+        # the oldest idle clients gave way; the newest are still waiting
+        assert all(still_open(s) for s in crowd[-10:])
+        assert not all(still_open(s) for s in crowd[:4])
+    finally:
+        for s in crowd:
+            s.close()
+    assert m.proc.poll() is None
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+    (b"GET /metrics HTTP/1.0\r\n\r\n", 200),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+    (b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    (b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab", 405),
+    (b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"GET /metrics HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    (b"GET /metrics HTTP/1.1\r\n\r\n", 400),  # 1.1 without Host
+    (b"GET /metrics\r\n\r\n", 400),
+    (b"hello\r\n\r\n", 400),
+    (b"GET metrics HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /metrics HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n", 400),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 9000 + b"\r\n\r\n", 431),
+], ids=["get", "http10", "index", "404", "post-405", "delete-405", "http2-505", "no-host-400",
+        "no-version-400", "garbage-400", "relative-400", "bad-header-400", "long-uri-414",
+        "long-headers-431"])
+def test_status_codes(config_dir, metrics, request_bytes, status):
+    m = metrics(config_dir, {})  # no pgbouncer: /metrics still answers, pgbouncer_up 0
+    got, answer = m.raw(request_bytes)
+    assert got == status, answer[:300]
+    head = answer.split(b"\r\n\r\n", 1)[0].decode()
+    assert "Connection: close" in head
+    if status == 405:
+        assert "Allow: GET, HEAD" in head
+    if request_bytes.startswith(b"GET / "):
+        assert b'href="/metrics"' in answer
+
+
+def test_head_has_the_headers_and_no_body(config_dir, metrics):
+    m = metrics(config_dir, {})
+    status, answer = m.raw(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert status == 200 and body == b""
+    assert int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 0
+
+
+def test_sigterm_ends_it_with_0(config_dir, metrics):
+    m = metrics(config_dir, {})
+    assert m.stop() == 0
+
+
+def test_bad_listen_is_a_usage_error_naming_the_variable(config_dir):
+    p = entrypoint(["metrics", "--config-dir", str(config_dir)],
+                   {"PGBOUNCER_METRICS_LISTEN": "localhost"}, timeout=10)
+    assert p.returncode == 64
+    assert "PGBOUNCER_METRICS_LISTEN" in p.stderr and '"localhost"' in p.stderr
+    p = entrypoint(["metrics", "--listen", "127.0.0.1:99999"], {}, timeout=10)
+    assert p.returncode == 64
+
+
+def test_started_as_root_it_serves_as_the_run_user(pg, config_dir, running, metrics):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    pool = Pool(pg, config_dir, running)
+    m = metrics(config_dir, {"PGBOUNCER_RUN_USER": pool.env["PGBOUNCER_RUN_USER"]})
+    with open(f"/proc/{m.proc.pid}/status") as f:
+        uids = next(l for l in f if l.startswith("Uid:")).split()[1:]
+    assert {int(u) for u in uids} == {run_user_ids()[0]}
+    # no DB_* variables: the socket and port come from the rendered pgbouncer.ini
+    assert value(m.scrape(), "pgbouncer_up") == 1
