@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
@@ -267,7 +268,8 @@ def test_compose_example_comes_up_and_serves(images, example, web, extra):
             "docker-compose.prod.yml": "pgbouncer-prod"}.get(example, "pgbouncer")
     env = {"DB_HOST": "db", "DB_PORT": "5432", "DB_NAME": "app", "DB_USER": "app",
            "DB_SSLMODE": "disable", "WEB_IMAGE": "pgbe-test-postgres:15",
-           "PGBOUNCER_HOST_PORT": str(free_port()), "DATABASE_URL": "unset"}
+           "PGBOUNCER_HOST_PORT": str(free_port()), "DATABASE_URL": "unset",
+           "PGBOUNCER_METRICS_HOST_PORT": str(free_port())}
     env.update(extra)
     name = f"pgbe{TAG}{example.split('.')[1]}{len(extra)}"
     cmd = compose_project(tmp, [tmp / example, tmp / "compose.db.yml"], env, name)
@@ -285,6 +287,14 @@ def test_compose_example_comes_up_and_serves(images, example, web, extra):
         logs = docker("logs", cid)
         assert code == 0 and "app|app" in logs.stdout, logs.stdout + logs.stderr + \
             sh(*cmd, "logs", cwd=tmp, check=False).stdout
+        if example == "docker-compose.prod.yml":
+            # the metrics sidecar reads pgbouncer's socket from the shared volume
+            url = f"http://127.0.0.1:{env['PGBOUNCER_METRICS_HOST_PORT']}/metrics"
+            with urllib.request.urlopen(url, timeout=30) as r:
+                body = r.read().decode()
+            assert "\npgbouncer_up 1\n" in body, body + \
+                sh(*cmd, "logs", cwd=tmp, check=False).stdout
+            assert 'pgbouncer_stats_queries_pooled_total{database="app"}' in body, body
     finally:
         sh(*cmd, "down", "-v", "--remove-orphans", cwd=tmp, check=False)
         shutil.rmtree(tmp, ignore_errors=True)

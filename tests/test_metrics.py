@@ -385,3 +385,40 @@ def test_started_as_root_it_serves_as_the_run_user(pg, config_dir, running, metr
     assert {int(u) for u in uids} == {run_user_ids()[0]}
     # no DB_* variables: the socket and port come from the rendered pgbouncer.ini
     assert value(m.scrape(), "pgbouncer_up") == 1
+
+
+def test_scrape_config_example_is_valid_for_promtool():
+    p = subprocess.run(["promtool", "check", "config", str(ROOT / "compose-examples/prometheus.yml")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_kubernetes_sidecar_shares_the_socket_dir_and_is_annotated():
+    import yaml
+    docs = list(yaml.safe_load_all((ROOT / "compose-examples/k8s/pgbouncer.yaml").read_text()))
+    tmpl = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]
+    pod = tmpl["spec"]
+    pool, side = pod["containers"][0], next(c for c in pod["containers"] if c["name"] == "metrics")
+    assert side["args"][0] == "metrics" and side["image"] == pool["image"]
+    assert tmpl["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert tmpl["metadata"]["annotations"]["prometheus.io/port"] == "9127"
+    assert {"containerPort": 9127, "name": "metrics"} in side["ports"]
+    # the same /tmp volume (pgbouncer's unix_socket_dir), the same uid as pgbouncer
+    tmp = lambda c: {m["name"] for m in c["volumeMounts"] if m["mountPath"] == "/tmp"}
+    assert tmp(pool) == tmp(side) and tmp(side)
+    assert pod["securityContext"]["runAsUser"] == 70
+    assert "runAsUser" not in side.get("securityContext", {})
+    job = yaml.safe_load((ROOT / "compose-examples/k8s/prometheus-pods.yml").read_text())
+    assert job["scrape_configs"][0]["kubernetes_sd_configs"] == [{"role": "pod"}]
+
+
+def test_compose_examples_run_a_metrics_sidecar_on_the_socket_volume():
+    import yaml
+    for example, pool in (("staging", "pgbouncer-test"), ("prod", "pgbouncer-prod")):
+        services = yaml.safe_load(
+            (ROOT / f"compose-examples/docker-compose.{example}.yml").read_text())["services"]
+        side = services[f"{pool}-metrics"]
+        assert side["command"] == ["metrics"] and side["image"] == services[pool]["image"]
+        assert "pgbouncer-socket:/tmp" in side["volumes"]
+        assert "pgbouncer-socket:/tmp" in services[pool]["volumes"]
+        assert "user" not in side  # the image's uid 70, as pgbouncer

@@ -10,7 +10,9 @@
 #include "buf.h"
 #include "config.h"
 #include "env.h"
+#include "httpd.h"
 #include "log.h"
+#include "metrics.h"
 #include "plan.h"
 #include "quote.h"
 #include "learn.h"
@@ -111,6 +113,9 @@ static void quote_row(char **f, int n, int line)
 		buf_puts(&b, ok ? "OK" : "");
 	} else if (!strcmp(f[0], "urlenc")) {
 		url_encode(&b, in);
+		ok = true;
+	} else if (!strcmp(f[0], "promlabel")) {
+		metrics_label_value(&b, in);
 		ok = true;
 	}
 	if (!strcmp(want, "REFUSE"))
@@ -677,6 +682,20 @@ static void form_row(char **f, int n, int line)
 		CHECK(why && *why, "forms.tsv:%d plaintext without a reason", line);
 }
 
+/* request head, then the status http_parse_head answers (0: fine) and the path */
+static void http_row(char **f, int n, int line)
+{
+	char *head = unescape(f[0]);
+	struct http_request r;
+	int want = atoi(f[1]), got = http_parse_head(head, strlen(head), &r);
+
+	CHECK(got == want, "http.tsv:%d: status %d, want %d", line, got, want);
+	if (want == 0 && n > 2)
+		CHECK(!strcmp(r.path, f[2]), "http.tsv:%d: path [%s], want [%s]", line, r.path, f[2]);
+	CHECK(http_head_end(head, strlen(head)) == strlen(head), "http.tsv:%d: head end", line);
+	free(head);
+}
+
 int main(int argc, char **argv)
 {
 	datadir = argc > 1 ? argv[1] : "tests/data";
@@ -697,6 +716,7 @@ int main(int argc, char **argv)
 	test_pg_messages();
 	test_scram_wellformed();
 	each_row("forms.tsv", form_row);
+	each_row("http.tsv", http_row);
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
