@@ -9,8 +9,6 @@
 #include "buf.h"
 #include "config.h"
 
-#define METRICS_LISTEN_DEFAULT ":9127" /* pgbouncer_exporter's port */
-
 /* One scrape of the pgbouncer that CONFIG_DIR/pgbouncer.ini (else C)
  * describes, as exposition text into OUT.  Returns pgbouncer_up; when 0,
  * WHY says what failed. */
@@ -20,11 +18,6 @@ bool metrics_scrape(const struct config *c, const char *config_dir, struct buf *
 /* Append S to OUT as a label value: \, " and newline escaped, invalid UTF-8
  * replaced by U+FFFD. */
 void metrics_label_value(struct buf *out, const char *s);
-
-/* Serve GET /metrics and GET / on LISTEN until SIGTERM or SIGINT.
- * Returns EX_OK, or EX_USAGE (bad LISTEN) or EX_OSERR (cannot listen) after
- * logging. */
-int metrics_serve(const struct config *c, const char *config_dir, const char *listen);
 
 /* The README's metrics table, from the same rows the scrape uses. */
 void metrics_doc(void);

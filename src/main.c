@@ -20,6 +20,7 @@
 #include "learn.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_server.h"
 #include "plan.h"
 #include "privs.h"
 #include "safefile.h"

@@ -10,7 +10,7 @@
 #include "buf.h"
 #include "config.h"
 #include "env.h"
-#include "httpd.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "plan.h"

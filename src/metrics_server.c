@@ -1,0 +1,74 @@
+#include "metrics_server.h"
+
+#include <string.h>
+
+#include "httpd.h"
+#include "log.h"
+#include "metrics.h"
+#include "wait.h"
+
+struct server {
+	const struct config *c;
+	const char *dir;
+	int last_up; /* -1 before the first scrape */
+};
+
+static const char index_page[] =
+	"<!DOCTYPE html>\n<html><head><title>pgbouncer-entrypoint metrics</title></head>\n"
+	"<body><h1>pgbouncer-entrypoint metrics</h1>\n"
+	"<p><a href=\"/metrics\">/metrics</a>: Prometheus metrics of the local pgbouncer</p>\n"
+	"</body></html>\n";
+
+/* Log when pgbouncer goes away or comes back, not at every scrape. */
+static void note_up(struct server *s, bool up, struct buf *why)
+{
+	if (!up && s->last_up != 0)
+		log_error("metrics: pgbouncer_up 0: %s", buf_str(why));
+	else if (up && s->last_up == 0)
+		log_info("metrics: pgbouncer answers again");
+	s->last_up = up;
+}
+
+static void handle(const struct http_request *r, struct buf *out, void *arg)
+{
+	struct server *s = arg;
+	bool get = !strcmp(r->method, "GET") || r->head;
+	bool is_metrics = !strcmp(r->path, "/metrics");
+
+	if (!is_metrics && strcmp(r->path, "/") != 0) {
+		http_response(out, 404, "text/plain; charset=utf-8", NULL, "404 Not Found\n", 14,
+			      r->head);
+	} else if (!get) {
+		http_response(out, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
+			      "405 Method Not Allowed\n", 23, r->head);
+	} else if (!is_metrics) {
+		http_response(out, 200, "text/html; charset=utf-8", NULL, index_page,
+			      sizeof(index_page) - 1, r->head);
+	} else {
+		struct buf body, why;
+		buf_init(&body);
+		buf_init(&why);
+		note_up(s, metrics_scrape(s->c, s->dir, &body, &why), &why);
+		if (buf_str(&body))
+			http_response(out, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+				      body.data, body.len, r->head);
+		else
+			http_response(out, 500, "text/plain; charset=utf-8", NULL,
+				      "out of memory\n", 14, r->head);
+		buf_free(&body);
+		buf_free(&why);
+	}
+}
+
+int metrics_serve(const struct config *c, const char *dir, const char *listen)
+{
+	struct server s = {c, dir, -1};
+	int rc = 0, fd;
+
+	fd = http_listen(listen, "--listen (PGBOUNCER_METRICS_LISTEN)", &rc);
+	if (fd < 0)
+		return rc;
+	log_info("metrics: serving http://%s/metrics", listen);
+	wait_install_signals();
+	return http_serve(fd, handle, &s);
+}
