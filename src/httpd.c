@@ -135,6 +135,10 @@ static void conn_close(struct conn *c)
 
 static void start_write(struct conn *c)
 {
+	if (c->out.oom || !c->out.len) {
+		conn_close(c); /* no memory for an answer: the client sees a close */
+		return;
+	}
 	c->state = C_WRITE;
 	c->sent = 0;
 	c->deadline = now_ms() + WRITE_MS;

@@ -29,6 +29,11 @@ static void note_up(struct server *s, bool up, struct buf *why)
 	s->last_up = up;
 }
 
+static void text(struct buf *out, int status, const char *extra, const char *msg, bool head)
+{
+	http_response(out, status, "text/plain; charset=utf-8", extra, msg, strlen(msg), head);
+}
+
 static void handle(const struct http_request *r, struct buf *out, void *arg)
 {
 	struct server *s = arg;
@@ -36,11 +41,9 @@ static void handle(const struct http_request *r, struct buf *out, void *arg)
 	bool is_metrics = !strcmp(r->path, "/metrics");
 
 	if (!is_metrics && strcmp(r->path, "/") != 0) {
-		http_response(out, 404, "text/plain; charset=utf-8", NULL, "404 Not Found\n", 14,
-			      r->head);
+		text(out, 404, NULL, "404 Not Found\n", r->head);
 	} else if (!get) {
-		http_response(out, 405, "text/plain; charset=utf-8", "Allow: GET, HEAD\r\n",
-			      "405 Method Not Allowed\n", 23, r->head);
+		text(out, 405, "Allow: GET, HEAD\r\n", "405 Method Not Allowed\n", r->head);
 	} else if (!is_metrics) {
 		http_response(out, 200, "text/html; charset=utf-8", NULL, index_page,
 			      sizeof(index_page) - 1, r->head);
@@ -53,8 +56,7 @@ static void handle(const struct http_request *r, struct buf *out, void *arg)
 			http_response(out, 200, "text/plain; version=0.0.4; charset=utf-8", NULL,
 				      body.data, body.len, r->head);
 		else
-			http_response(out, 500, "text/plain; charset=utf-8", NULL,
-				      "out of memory\n", 14, r->head);
+			text(out, 500, NULL, "500 out of memory\n", r->head);
 		buf_free(&body);
 		buf_free(&why);
 	}
@@ -68,7 +70,7 @@ int metrics_serve(const struct config *c, const char *dir, const char *listen)
 	fd = http_listen(listen, "--listen (PGBOUNCER_METRICS_LISTEN)", &rc);
 	if (fd < 0)
 		return rc;
-	log_info("metrics: serving http://%s/metrics", listen);
+	log_info("metrics: listening on %s for GET /metrics", listen);
 	wait_install_signals();
 	return http_serve(fd, handle, &s);
 }
