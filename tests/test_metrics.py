@@ -353,6 +353,13 @@ def test_status_codes(config_dir, metrics, request_bytes, status):
         assert b'href="/metrics"' in answer
 
 
+def test_a_request_never_finished_gets_408_and_the_next_is_served(config_dir, metrics):
+    m = metrics(config_dir, {})
+    status, _ = m.raw(b"GET /metr", timeout=30)  # then nothing: the read deadline ends it
+    assert status == 408
+    assert m.get()[0] == 200
+
+
 def test_head_has_the_headers_and_no_body(config_dir, metrics):
     m = metrics(config_dir, {})
     status, answer = m.raw(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
