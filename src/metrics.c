@@ -168,23 +168,23 @@ static size_t utf8_len(const unsigned char *s)
 
 void metrics_label_value(struct buf *out, const char *s)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+
+	/* plain runs are copied whole; a scrape writes thousands of labels */
+	while (*p) {
 		size_t n = utf8_len(p);
-		if (n == 0) {
-			buf_puts(out, "\xEF\xBF\xBD"); /* the exposition format is UTF-8 */
-			p++;
+		const char *esc = n == 0 ? "\xEF\xBF\xBD" /* the exposition format is UTF-8 */
+				: *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+		if (!esc) {
+			p += n;
 			continue;
 		}
-		if (*p == '\\')
-			buf_puts(out, "\\\\");
-		else if (*p == '"')
-			buf_puts(out, "\\\"");
-		else if (*p == '\n')
-			buf_puts(out, "\\n");
-		else
-			buf_add(out, (const char *)p, n);
-		p += n;
+		buf_add(out, (const char *)run, (size_t)(p - run));
+		buf_puts(out, esc);
+		p += n ? n : 1;
+		run = p;
 	}
+	buf_add(out, (const char *)run, (size_t)(p - run));
 }
 
 /* A whole decimal integer, or false (NULL, empty, text). */
@@ -232,10 +232,14 @@ static void labels_of(struct buf *out, const PGresult *r, int row, enum source s
 
 	if (!l[0])
 		return;
+	/* buf_puts, not buf_printf: this runs for every label of every series */
 	buf_putc(out, '{');
 	for (int i = 0; l[i]; i++) {
 		int col = PQfnumber(r, l[i]);
-		buf_printf(out, "%s%s=\"", i ? "," : "", l[i]);
+		if (i)
+			buf_putc(out, ',');
+		buf_puts(out, l[i]);
+		buf_puts(out, "=\"");
 		if (col >= 0 && !PQgetisnull(r, row, col))
 			metrics_label_value(out, PQgetvalue(r, row, col));
 		buf_putc(out, '"');
@@ -281,7 +285,9 @@ static void emit_rows(struct buf *out, const PGresult *r, const struct metric *m
 		header = true;
 		buf_puts(out, m->name);
 		labels_of(out, r, row, m->src);
-		buf_printf(out, " %s\n", v);
+		buf_putc(out, ' ');
+		buf_puts(out, v);
+		buf_putc(out, '\n');
 	}
 }
 
