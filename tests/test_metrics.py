@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from conftest import (BIN, ROOT, base_env, entrypoint, free_port, process_env, run_user_ids,
-                      wait_port)
+from conftest import (BIN, ROOT, STATIC, base_env, entrypoint, free_port, process_env,
+                      run_user_ids, wait_port)
 from test_run import new_user, running  # noqa: F401 (a fixture)
 
 # The names the issue promises, with their types (pgbouncer_exporter's).
@@ -215,6 +215,24 @@ def test_promtool_accepts_it_and_every_promised_metric_has_its_type(pg, config_d
         assert samples(body, name), f"{name} has no sample:\n{body}"
     # microseconds are exposed as seconds
     assert re.search(r'^pgbouncer_pools_client_maxwait_seconds\{.*\} \d+\.\d{6}$', body, re.M)
+
+
+def test_columns_are_found_by_name_in_each_pgbouncer_version(pg, config_dir, running, metrics):
+    """1.24 (the image's) renamed reserve_pool and added prepared-statement and
+    assignment counters; 1.18 (Debian's) has neither."""
+    pool = Pool(pg, config_dir, running)
+    m = metrics(config_dir, pool.env)
+    assert pool.psql("select 1").returncode == 0
+    body = m.scrape()
+    version = next(iter(samples(body, "pgbouncer_version_info")))
+    assert ("1.24" in version) == STATIC, version
+    assert value(body, "pgbouncer_databases_reserve_pool", name=pool.db) == 0
+    newer = ["pgbouncer_stats_client_parses_total", "pgbouncer_stats_binds_total",
+             "pgbouncer_stats_server_assignments_total"]
+    for name in newer:
+        assert bool(samples(body, name)) == STATIC, name
+    if STATIC:
+        assert value(body, "pgbouncer_stats_server_assignments_total", database=pool.db) >= 1
 
 
 def test_every_metric_in_the_binary_is_in_readme():
