@@ -40,7 +40,7 @@ enum scale { ONE, MICRO }; /* MICRO: microseconds, exposed as seconds */
  * pgbouncer_exporter (its SHOW STATS names, pgbouncer_stats_*, which the
  * common dashboards use).  Columns are found by name in each answer, so a
  * column that a pgbouncer version lacks just gives no series (1.18 has no
- * prepared-statement counters); ALT is the same column's name in another
+ * prepared-statement or assignment counters, 1.24 has); ALT is the same column's name in another
  * version; PLUS_US is a column of microseconds added to the value. */
 static const struct metric {
 	enum source src;
@@ -136,13 +136,13 @@ static const struct metric {
 	 "Time connected to PostgreSQL in a transaction, running or idle"},
 	{SRC_STATS, "total_server_assignment_count", NULL, NULL,
 	 "pgbouncer_stats_server_assignments_total", COUNTER, ONE,
-	 "Times a server connection was assigned to a client (pgbouncer 1.23+)"},
+	 "Times a server connection was assigned to a client"},
 	{SRC_STATS, "total_client_parse_count", NULL, NULL, "pgbouncer_stats_client_parses_total",
-	 COUNTER, ONE, "Prepared-statement Parse messages from clients (pgbouncer 1.21+)"},
+	 COUNTER, ONE, "Prepared-statement Parse messages from clients"},
 	{SRC_STATS, "total_server_parse_count", NULL, NULL, "pgbouncer_stats_server_parses_total",
-	 COUNTER, ONE, "Prepared-statement Parse messages sent to PostgreSQL (pgbouncer 1.21+)"},
+	 COUNTER, ONE, "Prepared-statement Parse messages sent to PostgreSQL"},
 	{SRC_STATS, "total_bind_count", NULL, NULL, "pgbouncer_stats_binds_total", COUNTER, ONE,
-	 "Prepared statements readied for execution with Bind (pgbouncer 1.21+)"},
+	 "Prepared statements readied for execution with Bind"},
 };
 #define N_METRICS (sizeof(metrics) / sizeof(metrics[0]))
 
