@@ -391,6 +391,32 @@ def test_sigterm_ends_it_with_0(config_dir, metrics):
     assert m.stop() == 0
 
 
+@pytest.mark.parametrize("listen,hosts", [
+    (":{port}", ["127.0.0.1", "[::1]"]),  # every address, v4 and v6
+    ("[::1]:{port}", ["[::1]"]),
+    ("127.0.0.1:{port}", ["127.0.0.1"]),
+], ids=["any", "v6", "v4"])
+def test_listen_forms(config_dir, listen, hosts):
+    port = free_port()
+    p = subprocess.Popen([str(BIN), "metrics", "--config-dir", str(config_dir), "--listen",
+                          listen.format(port=port)], env=process_env({}),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for host in hosts:
+            for _ in range(100):
+                try:
+                    with urllib.request.urlopen(f"http://{host}:{port}/", timeout=10) as r:
+                        assert r.status == 200
+                    break
+                except urllib.error.URLError:
+                    time.sleep(0.05)
+            else:
+                raise AssertionError(f"nothing on {host}:{port}: " + p.stderr.read())
+    finally:
+        p.terminate()
+        assert p.wait(10) == 0
+
+
 def test_bad_listen_is_a_usage_error_naming_the_variable(config_dir):
     p = entrypoint(["metrics", "--config-dir", str(config_dir)],
                    {"PGBOUNCER_METRICS_LISTEN": "localhost"}, timeout=10)
