@@ -15,7 +15,7 @@ typedef void (*http_handler)(const struct http_request *r, struct buf *out, void
  * FROM names the option or variable in messages. */
 int http_listen(const char *spec, const char *from, int *rc);
 
-/* Serve FD until SIGTERM or SIGINT (wait_install_signals): returns 0. */
+/* Serve FD until SIGTERM or SIGINT (wait_install_signals): returns EX_OK. */
 int http_serve(int fd, http_handler handler, void *arg);
 
 #endif

@@ -304,5 +304,5 @@ int http_serve(int lfd, http_handler handler, void *arg)
 		if (conns[i].state != C_FREE)
 			conn_close(&conns[i]);
 	close(lfd);
-	return 0;
+	return EX_OK;
 }
