@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "exitcodes.h"
 #include "local.h"
 #include "log.h"
 #include "quote.h"
-#include "wait.h" /* now_ms */
 
 #define HEALTH_MS 1800 /* answer within the 2 s a probe allows */
 

@@ -10,10 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exitcodes.h"
 #include "http.h"
 #include "log.h"
-#include "wait.h"
 
 #define MAX_CONNS 16
 #define READ_MS 5000   /* the whole request head, from accept */

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadline.h"
 #include "local.h"
 #include "log.h"
-#include "wait.h"
 
 /* Within Prometheus's default scrape_timeout (10 s), with room to answer. */
 #define SCRAPE_MS 3000

@@ -2,10 +2,10 @@
 
 #include <string.h>
 
+#include "deadline.h"
 #include "httpd.h"
 #include "log.h"
 #include "metrics.h"
-#include "wait.h"
 
 struct server {
 	const struct config *c;
