@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 from conftest import (BIN, ROOT, STATIC, base_env, entrypoint, free_port, process_env,
-                      run_user_ids, wait_port)
+                      record_output, run_user_ids, wait_port)
 from test_run import new_user, running  # noqa: F401 (a fixture)
 
 # The names the issue promises, with their types (pgbouncer_exporter's).
@@ -52,6 +52,7 @@ class Metrics:
 
     def __init__(self, config_dir, env, args=None):
         self.port = free_port()
+        self.log = None
         env = dict(env, PGBOUNCER_METRICS_LISTEN=f"127.0.0.1:{self.port}")
         self.proc = subprocess.Popen(
             [str(BIN), "metrics", "--config-dir", str(config_dir)] + (args or []),
@@ -63,9 +64,11 @@ class Metrics:
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, dict(r.headers), r.read().decode()
+                status, headers, body = r.status, dict(r.headers), r.read().decode()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read().decode()
+            status, headers, body = e.code, dict(e.headers), e.read().decode()
+        record_output(body)  # the secrets audit (conftest): no password in a scrape
+        return status, headers, body
 
     def scrape(self):
         status, headers, body = self.get()
@@ -80,11 +83,12 @@ class Metrics:
             answer = b""
             while chunk := s.recv(65536):
                 answer += chunk
+        record_output(answer.decode(errors="replace"))  # the secrets audit (conftest)
         return int(answer.split(b" ", 2)[1]), answer
 
     def output(self):
         self.stop()
-        return self.proc.stdout.read()
+        return self.log
 
     def stop(self):
         if self.proc.poll() is None:
@@ -94,6 +98,9 @@ class Metrics:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log is None:
+            self.log = self.proc.stdout.read()
+            record_output(self.log)  # the secrets audit (conftest)
         return self.proc.returncode
 
 
@@ -128,7 +135,8 @@ def promtool(body):
 class Pool:
     """pgbouncer (through `run`) with its Unix socket in CONFIG_DIR, and metrics."""
 
-    def __init__(self, pg, config_dir, running, user=None, db=None, password="pw-m", **extra):
+    def __init__(self, pg, config_dir, running, user=None, db=None, password="pw-metrics-1",
+                 **extra):
         self.user = user or new_user(pg, password)
         self.db = db or self.user
         self.password = password
@@ -276,11 +284,11 @@ def test_pgbouncer_not_answering_gives_up_0_and_the_process_stays(pg, config_dir
 def test_quote_and_backslash_in_user_and_database_names_keep_the_exposition_valid(
         pg, config_dir, running, metrics):
     user, db = 'we"ird\\user', 'we"ird\\db'
-    pg.add_user(user, "pw-q")
+    pg.add_user(user, "pw-quoted-1")
     pg.sql('CREATE DATABASE "we""ird\\db" OWNER "we""ird\\user"')
     # pgbouncer before 1.25 cannot quote a pool name: the pool gets a plain
     # one, the upstream database and the user keep theirs
-    pool = Pool(pg, config_dir, running, user=user, db=db, password="pw-q",
+    pool = Pool(pg, config_dir, running, user=user, db=db, password="pw-quoted-1",
                 PGBOUNCER_DATABASE="plain")
     m = metrics(config_dir, pool.env)
     q = pool.psql("select current_user, current_database()")
