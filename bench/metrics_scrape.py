@@ -8,6 +8,7 @@ Also its CPU time per scrape, which a loaded machine disturbs less than wall
 time.  Prints numbers; asserts nothing."""
 import os
 import pathlib
+import shutil
 import signal
 import statistics
 import subprocess
@@ -95,6 +96,7 @@ def main():
                 p.send_signal(signal.SIGINT)
                 p.wait(10)
         pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
