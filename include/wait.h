@@ -7,23 +7,7 @@
 
 #include "config.h"
 #include "deadline.h" /* now_ms, the stop signals */
-
-enum attempt_result {
-	ATTEMPT_OK,
-	ATTEMPT_RETRY,   /* not reachable yet, or starting up */
-	ATTEMPT_REFUSED, /* the server answered no: 77 */
-	ATTEMPT_STOPPED, /* a signal arrived */
-	ATTEMPT_WRONG_SECRET, /* login fine, but pgbouncer's userlist cannot work: 78 */
-	ATTEMPT_SILENT,  /* no answer before the login's deadline: retry */
-};
-
-/* What a failed login's message means (pure).  MESSAGE is libpq's, with
- * the server's SQLSTATE in it (PQERRORS_VERBOSE: "FATAL:  53300: ..."),
- * which decides whatever the server's language; without one, libpq's own
- * English texts.  A server's answer that is not "not now" (too many
- * connections, starting up) is a refusal; a failure without an answer is
- * retried.  *HINT: the fix to name, for a refusal. */
-enum attempt_result wait_classify(const char *message, const char **hint);
+#include "verdict.h"  /* enum attempt_result */
 
 /* Every upstream of C answers a login before TIMEOUT seconds from now.
  * USERLIST_MD5[i] (may be NULL): a supplied userlist holds an md5 hash for

@@ -523,7 +523,7 @@ static void classify_row(char **f, int n, int line)
 {
 	char *msg = unescape(f[0]);
 	const char *hint;
-	enum attempt_result r = n > 1 ? wait_classify(msg, &hint) : ATTEMPT_OK;
+	enum attempt_result r = n > 1 ? verdict_of(msg, &hint) : ATTEMPT_OK;
 	bool refuse = n > 1 && !strcmp(f[1], "refuse");
 
 	CHECK(r == (refuse ? ATTEMPT_REFUSED : ATTEMPT_RETRY), "classify.tsv:%d got %d, want %s",
