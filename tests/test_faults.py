@@ -84,15 +84,36 @@ def test_login_ok_but_query_never_answered_ends_69_at_the_deadline(config_dir):
     assert "did not answer" in r.stderr
 
 
+def garbage_then_black_hole():
+    """Something unknown on the first connection, silence on the next: the
+    old wait pinged after an unknown message, without a timeout."""
+    calls = []
+
+    def behave(conn, stop):
+        calls.append(1)
+        return fakepg.garbage(conn, stop) if len(calls) == 1 else fakepg.black_hole(conn, stop)
+    behave.__name__ = "garbage_then_black_hole"
+    return behave
+
+
+def test_server_that_stalls_after_an_unknown_answer_ends_69_at_the_deadline():
+    with fakepg.FakeServer(garbage_then_black_hole()) as srv:
+        r, took = timed_wait(upstream_env(srv.host, srv.port), 3)
+    assert r.returncode == 69, r.stderr
+    assert took < 3 + MARGIN, (took, r.stderr)
+
+
 @pytest.mark.parametrize("behave", [fakepg.black_hole, fakepg.half_open_tls,
-                                    fakepg.auth_then_silent], ids=lambda b: b.__name__)
+                                    fakepg.auth_then_silent, garbage_then_black_hole()],
+                         ids=lambda b: b.__name__)
 def test_sigterm_during_blocked_login_exits_143(behave):
     with fakepg.FakeServer(behave) as srv:
         p = subprocess.Popen([str(BIN), "wait", "--wait-timeout", "60"],
                              env=process_env(upstream_env(srv.host, srv.port)),
                              stderr=subprocess.PIPE, text=True)
+        blocked_at = 2 if behave.__name__ == "garbage_then_black_hole" else 1
         deadline = time.monotonic() + 10
-        while srv.accepted == 0 and time.monotonic() < deadline:
+        while srv.accepted < blocked_at and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)  # now inside the login
         assert p.poll() is None
