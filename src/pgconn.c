@@ -14,6 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "exitcodes.h"
+#include "resolve.h"
 #include "scram_proto.h"
 #include "wait.h"
 
@@ -84,24 +86,39 @@ static enum learn_status connect_unix(struct pgconn *c, const char *dir, const c
 	return connect_addr(c, (struct sockaddr *)&sa, sizeof(sa));
 }
 
-static enum learn_status connect_tcp(struct pgconn *c, const char *host, const char *port)
+/* Numeric ADDR:PORT: no name server involved. */
+static enum learn_status connect_numeric(struct pgconn *c, const char *addr, const char *port)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	enum learn_status st = LEARN_RETRY;
-	int rc = getaddrinfo(host, port, &hints, &res);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
+			*a = NULL;
+	enum learn_status st;
 
-	if (rc) {
-		buf_printf(c->why, "could not translate host name \"%s\": %s", host,
-			   gai_strerror(rc));
+	if (getaddrinfo(addr, port, &hints, &a) != 0) {
+		buf_printf(c->why, "could not use address \"%s\"", addr);
 		return LEARN_RETRY;
 	}
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
+	st = connect_addr(c, a->ai_addr, a->ai_addrlen);
+	freeaddrinfo(a);
+	return st;
+}
+
+/* The name is looked up with the deadline (resolve.h): getaddrinfo itself
+ * would block past it, deaf to SIGTERM, on a name server that is silent. */
+static enum learn_status connect_tcp(struct pgconn *c, const char *host, const char *port)
+{
+	enum learn_status st = LEARN_RETRY;
+	struct addrs a;
+	int rc = resolve_host(host, c->deadline, &a, c->why);
+
+	if (rc != EX_OK)
+		return rc >= EX_SIGNAL_BASE ? LEARN_STOPPED : LEARN_RETRY;
+	for (int i = 0; i < a.n; i++) {
 		c->why->len = 0;
-		st = connect_addr(c, a->ai_addr, a->ai_addrlen);
+		st = connect_numeric(c, a.addr[i], port);
 		if (st != LEARN_RETRY || c->fd >= 0)
 			break;
 	}
-	freeaddrinfo(res);
 	return st;
 }
 

@@ -1,17 +1,9 @@
 #include "wait.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <libpq-fe.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "exitcodes.h"

@@ -146,10 +146,12 @@ class FakeServer:
 
 class FakeDNS:
     """A name server on 127.53.x.y:53 (musl always asks port 53) that answers
-    every query with NXDOMAIN, or (SILENT) never answers."""
+    every query with NXDOMAIN, or (SILENT) never answers.  ANSWERS: the first
+    ANSWERS queries get 127.0.0.1 (an A query) or no record (others) first."""
 
-    def __init__(self, silent=False):
+    def __init__(self, silent=False, answers=0):
         self.silent = silent
+        self.answers = answers
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for _ in range(20):
             self.addr = f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}"
@@ -169,10 +171,25 @@ class FakeDNS:
             except OSError:
                 return
             self.queries += 1
-            if not self.silent and len(data) >= 12:
+            if self.queries <= self.answers and len(data) >= 12:
+                self.sock.sendto(self._address(data), peer)
+            elif not self.silent and len(data) >= 12:
                 # same id and question, QR=1 RD RA, RCODE=3 (name error), no answers
                 self.sock.sendto(data[:2] + b"\x81\x83" + data[4:6] + b"\0\0\0\0\0\0" +
                                  data[12:], peer)
+
+    @staticmethod
+    def _address(query):
+        """The answer to QUERY: 127.0.0.1 for type A, no record otherwise."""
+        end = 12
+        while query[end]:
+            end += query[end] + 1
+        qtype = query[end + 1:end + 3]
+        a = qtype == b"\0\x01"
+        answer = (b"\xc0\x0c\0\x01\0\x01" + struct.pack("!IH", 60, 4) + bytes([127, 0, 0, 1])
+                  if a else b"")
+        return (query[:2] + b"\x81\x80" + query[4:6] + (b"\0\x01" if a else b"\0\0") +
+                b"\0\0\0\0" + query[12:end + 5] + answer)
 
     def close(self):
         self.stop.set()

@@ -220,6 +220,29 @@ def test_name_that_starts_resolving_after_2s_is_waited_for(pg, etc_files):
     assert "could not translate host name" in err.lower() or "resolve" in err.lower(), err
 
 
+def test_name_server_silent_after_the_wait_stalls_no_later_login(pg, config_dir, etc_files):
+    """The login that learns the server's SCRAM secret looks the name up
+    again: that lookup has the deadline too."""
+    from test_run import new_user
+    user = new_user(pg, "pw-dns2")
+    dns = fakepg.FakeDNS(silent=True, answers=2)  # the wait's A and AAAA queries
+    files = etc_files("127.0.0.1 localhost\n",
+                      f"nameserver {dns.addr}\noptions timeout:30 attempts:1\n")
+    env = base_env(type("S", (), {"host": "db.pgbe.test", "port": pg.port})(),
+                   user, "pw-dns2", user, free_port())
+    t = time.monotonic()
+    p = subprocess.Popen(in_own_mount_ns(files, [BIN, "init", "--config-dir", config_dir,
+                                                 "--wait-timeout", "3"]),
+                         env=process_env(env), stderr=subprocess.PIPE, text=True)
+    rc = p.wait(timeout=60)
+    took = time.monotonic() - t
+    err = p.stderr.read()
+    dns.close()
+    assert "accepts logins" in err  # the wait's lookup was answered
+    assert rc == 69, err
+    assert took < 3 + MARGIN, (took, err)
+
+
 def test_unanswered_name_lookup_ends_69_at_the_deadline(etc_files):
     dns = fakepg.FakeDNS(silent=True)
     files = etc_files("127.0.0.1 localhost\n",
