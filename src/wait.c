@@ -237,7 +237,11 @@ static int wait_one(const struct config *c, size_t i, const bool *userlist_md5, 
 		    long long deadline)
 {
 	struct waiting w = {.start = start, .deadline = deadline};
-	long long backoff = FIRST_BACKOFF_MS;
+	/* two clocks: logins refused by a closed port (the probe wakes the
+	 * wait when it opens, so only the log cadence grows), and failed
+	 * logins on an open port, which start over when the port was closed:
+	 * a server that just opened its port is not made to wait a second */
+	long long closed_pause = FIRST_BACKOFF_MS, backoff = FIRST_BACKOFF_MS;
 	int rc = -1;
 
 	target_init(&w.t, c, &c->up[i]);
@@ -252,8 +256,11 @@ static int wait_one(const struct config *c, size_t i, const bool *userlist_md5, 
 					       &w.why, &hint);
 		if ((rc = settle(&w, r, hint)) >= 0)
 			break;
-		pause_until(&w.t, deadline_min(now_ms() + backoff, deadline));
-		backoff = deadline_min(backoff * 2, MAX_BACKOFF_MS);
+		long long *grow = w.t.closed ? &closed_pause : &backoff;
+		if (w.t.closed)
+			backoff = FIRST_BACKOFF_MS;
+		pause_until(&w.t, deadline_min(now_ms() + *grow, deadline));
+		*grow = deadline_min(*grow * 2, MAX_BACKOFF_MS);
 		/* no login that would have no time at all: the last one's error stands */
 		if (now_ms() >= deadline && !wait_stop_signal)
 			rc = give_up(&w);
