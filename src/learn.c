@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "privs.h"
@@ -39,13 +40,6 @@ static void target_of(const struct config *c, const struct upstream *u, struct l
 	t->key_file = config_get(c, "server_tls_key_file");
 }
 
-static void pause_ms(long long ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL); /* a signal ends it early: the caller looks */
-}
-
 /* One exchange, retried while the server is not ready, until DEADLINE. */
 static enum learn_status learn_until(const struct learn_target *t, long long deadline,
 				     struct buf *secret, struct buf *why)
@@ -55,7 +49,7 @@ static enum learn_status learn_until(const struct learn_target *t, long long dea
 
 	while ((st = scram_learn(t, deadline, secret, why)) == LEARN_RETRY && !wait_stop_signal &&
 	       now_ms() + backoff < deadline) {
-		pause_ms(backoff);
+		deadline_sleep(now_ms() + backoff); /* a stop signal ends it: looked at above */
 		backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
 	}
 	return wait_stop_signal ? LEARN_STOPPED : st;

@@ -14,27 +14,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "deadline.h"
 #include "exitcodes.h"
 #include "resolve.h"
 #include "scram_proto.h"
-#include "wait.h"
-
-/* Longest single poll(), so a signal that lands just before it still ends
- * the login quickly (as in the wait). */
-#define STEP_MS 20
 
 /* 1: FD is ready for EV; 0: deadline; -1: stopped by a signal. */
 static int ready(int fd, short ev, long long deadline)
 {
-	for (;;) {
-		struct pollfd p = {fd, ev, 0};
-		long long left = deadline - now_ms();
-		if (wait_stop_signal)
-			return -1;
-		if (left <= 0)
-			return 0;
-		if (poll(&p, 1, left < STEP_MS ? (int)left : STEP_MS) > 0)
-			return 1;
+	struct pollfd p = {fd, ev, 0};
+
+	switch (deadline_poll(&p, 1, deadline)) {
+	case DEADLINE_READY:
+		return 1;
+	case DEADLINE_PASSED:
+		return 0;
+	default:
+		return -1;
 	}
 }
 
@@ -86,27 +82,12 @@ static enum learn_status connect_unix(struct pgconn *c, const char *dir, const c
 	return connect_addr(c, (struct sockaddr *)&sa, sizeof(sa));
 }
 
-/* Numeric ADDR:PORT: no name server involved. */
-static enum learn_status connect_numeric(struct pgconn *c, const char *addr, const char *port)
-{
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
-			*a = NULL;
-	enum learn_status st;
-
-	if (getaddrinfo(addr, port, &hints, &a) != 0) {
-		buf_printf(c->why, "could not use address \"%s\"", addr);
-		return LEARN_RETRY;
-	}
-	st = connect_addr(c, a->ai_addr, a->ai_addrlen);
-	freeaddrinfo(a);
-	return st;
-}
-
-/* The name is looked up with the deadline (resolve.h): getaddrinfo itself
- * would block past it, deaf to SIGTERM, on a name server that is silent. */
+/* The name through resolve.c (a child that a deadline or a signal can
+ * abandon: musl's getaddrinfo can block for seconds), then each address. */
 static enum learn_status connect_tcp(struct pgconn *c, const char *host, const char *port)
 {
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
 	enum learn_status st = LEARN_RETRY;
 	struct addrs a;
 	int rc = resolve_host(host, c->deadline, &a, c->why);
@@ -114,8 +95,14 @@ static enum learn_status connect_tcp(struct pgconn *c, const char *host, const c
 	if (rc != EX_OK)
 		return rc >= EX_SIGNAL_BASE ? LEARN_STOPPED : LEARN_RETRY;
 	for (int i = 0; i < a.n; i++) {
+		struct addrinfo *res = NULL;
 		c->why->len = 0;
-		st = connect_numeric(c, a.addr[i], port);
+		if (getaddrinfo(a.addr[i], port, &hints, &res) != 0 || !res) {
+			buf_printf(c->why, "invalid port \"%s\"", port);
+			return LEARN_REFUSED;
+		}
+		st = connect_addr(c, res->ai_addr, res->ai_addrlen);
+		freeaddrinfo(res);
 		if (st != LEARN_RETRY || c->fd >= 0)
 			break;
 	}
