@@ -101,8 +101,9 @@ static int line_of(const char *text, const char *at)
 	return n;
 }
 
-/* Which section the output is in: kept up to date as the output grows, so
- * the whole expansion stays linear in the template's size. */
+/* Which section the template's own text is in: header lines are looked for
+ * in the output the template's text wrote, never in a value (a value is
+ * skipped once written), and the whole expansion stays linear. */
 struct section {
 	size_t scanned;
 	bool connstr; /* [databases], [peers], [users]: values are key=value lists */
@@ -124,23 +125,12 @@ static void track_section(struct section *s, const struct buf *out)
 	}
 }
 
-/* Right of the '=' on the current line of a key=value list section, and
- * not inside '...': white space in a value there starts another key
- * (host=${DB_HOST} with "x user=admin" would add user=). */
+/* On a line of a key=value list section, outside '...': white space in a
+ * value starts another key (host=${DB_HOST} with "x user=admin" would add
+ * user=), and a quote would open or close a quoted value. */
 static bool splits_connstr(const struct buf *out, const struct section *s, const char *v)
 {
-	bool after_eq = false;
-
-	if (!s->connstr || in_single_quotes(out))
-		return false;
-	for (size_t i = out->len; i > 0 && out->data[i - 1] != '\n'; i--)
-		after_eq |= out->data[i - 1] == '=';
-	if (!after_eq)
-		return false;
-	for (; *v; v++)
-		if (isspace((unsigned char)*v))
-			return true;
-	return false;
+	return s->connstr && !in_single_quotes(out) && strpbrk(v, " \t\f\v'") != NULL;
 }
 
 /* Expand the reference starting at P ("${"); returns the end, or NULL. */
@@ -180,12 +170,13 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 		return NULL;
 	}
 	if (kind == TEMPLATE_INI && (track_section(sec, out), splits_connstr(out, sec, v))) {
-		log_error("%s line %d: %s contains white space, which would add keys to the "
-			  "connection string; put the reference in single quotes: key='${%s}'",
-			  name, line_of(text, p), var, var);
+		log_error("%s line %d: %s contains white space or a quote, which would add keys "
+			  "to the connection string; put the reference in single quotes: "
+			  "key='${%s}'", name, line_of(text, p), var, var);
 		return NULL;
 	}
 	put_value(out, redact && vars_is_secret(var) ? REDACTED : v, kind);
+	sec->scanned = out->len; /* a value never starts a section */
 	return close + 1;
 }
 

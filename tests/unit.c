@@ -420,7 +420,7 @@ static void template_case(const char *tmpl, enum template_kind kind, bool redact
 			  const char *want, int want_rc)
 {
 	const char *envp[] = {"DB_HOST=db", "DB_PASSWORD=it's \"x\"", "EMPTY=", "NL=a\nb",
-			      "SP=a user=b", NULL};
+			      "SP=a user=b", "Q=a'b", NULL};
 	struct env e;
 	struct buf out, log;
 	int rc;
@@ -464,6 +464,9 @@ static void test_templates(void)
 	 * a connection string; quoted, or outside such a section, it is a value */
 	template_case("[databases]\napp = host=${SP} dbname=x", TEMPLATE_INI, false, NULL, 78);
 	template_case("[Peers]\n1 = host=${SP}", TEMPLATE_INI, false, NULL, 78);
+	template_case("[users]\nu = pool_mode=${Q}", TEMPLATE_INI, false, NULL, 78);
+	template_case("[users]\nu = x='${Q}'", TEMPLATE_INI, false, "[users]\nu = x='a''b'", 0);
+	template_case("${EMPTY}[databases]\na = h=${SP}", TEMPLATE_INI, false, NULL, 78);
 	template_case("[databases]\napp = host='${SP}'", TEMPLATE_INI, false,
 		      "[databases]\napp = host='a user=b'", 0);
 	template_case("[databases]\n[pgbouncer]\nx = ${SP}", TEMPLATE_INI, false,

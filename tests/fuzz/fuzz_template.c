@@ -15,6 +15,7 @@
  *   added or cut. */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "env.h"
 #include "fuzz.h"
@@ -44,9 +45,92 @@ static void token(char out[16], int i)
 	snprintf(out, 16, TOKEN "%d" TOKEN, i);
 }
 
+/* The section of the oracle's own text (a token never starts a line with
+ * '['), and whether the current line is inside '...'. */
+struct oracle_state {
+	bool ini;
+	size_t scanned;
+	bool connstr;
+};
+
+static bool header_at(const struct buf *out, size_t i, const char *h)
+{
+	return out->len - i >= strlen(h) && strncasecmp(out->data + i, h, strlen(h)) == 0;
+}
+
+/* Is the end of the line LINE..END inside a '...' value, read as pgbouncer
+ * reads a connection string after the first '=' (pairs key=value separated
+ * by spaces; '' inside quotes is a quote; the character after the closing
+ * quote is swallowed)?  -1 when it is no connection string. */
+static int oracle_in_quoted_value(const char *line, const char *end)
+{
+	const char *p = memchr(line, '=', (size_t)(end - line));
+
+	if (!p)
+		return -1;
+	for (p++; p < end;) {
+		const char *key;
+		while (p < end && *p == ' ')
+			p++;
+		key = p;
+		while (p < end && *p != '=' && *p != ' ')
+			p++;
+		while (p < end && *p == ' ')
+			p++;
+		if (p == end)
+			return 0;
+		if (*p != '=' || p == key)
+			return -1;
+		for (p++; p < end && *p == ' '; p++)
+			;
+		if (p < end && *p == '\'') {
+			for (p++;; p++) {
+				if (p >= end)
+					return 1;
+				if (*p == '\'' && p + 1 < end && p[1] == '\'')
+					p++;
+				else if (*p == '\'')
+					break;
+			}
+			p += 2;
+		} else {
+			while (p < end && *p != ' ')
+				p++;
+		}
+	}
+	return 0;
+}
+
+/* Issue 8, item 10: an unquoted value with white space or a quote on a line
+ * of [databases], [peers] or [users] is refused. */
+static bool oracle_splits(struct oracle_state *st, const struct buf *out, const char *v)
+{
+	const char *end = out->data ? out->data + out->len : NULL, *line = end;
+	bool quoted = false;
+	int state = -1;
+
+	for (; st->scanned < out->len; st->scanned++) {
+		size_t i = st->scanned;
+		if ((i == 0 || out->data[i - 1] == '\n') && out->data[i] == '[')
+			st->connstr = header_at(out, i, "[databases]") || header_at(out, i, "[peers]") ||
+				      header_at(out, i, "[users]");
+	}
+	while (line && line > out->data && line[-1] != '\n')
+		line--;
+	if (line)
+		state = oracle_in_quoted_value(line, end);
+	if (state >= 0)
+		quoted = state == 1;
+	else
+		for (const char *q = line; q && q < end; q++)
+			quoted ^= *q == '\'';
+	return st->ini && st->connstr && !quoted && strpbrk(v, " \t\f\v'") != NULL;
+}
+
 /* One ${...} at P; appends to OUT and returns the end, or NULL if the
  * template is refused. */
-static const char *oracle_ref(const char *p, const char *const *vals, struct buf *out)
+static const char *oracle_ref(const char *p, const char *const *vals, struct buf *out,
+			      struct oracle_state *st)
 {
 	const char *start = p + 2, *q = start, *close, *def = NULL;
 	const char *v = NULL;
@@ -73,7 +157,7 @@ static const char *oracle_ref(const char *p, const char *const *vals, struct buf
 	if ((!v || !*v) && def) {
 		buf_add(out, def, (size_t)(close - def));
 	} else {
-		if (!v || strpbrk(v, "\r\n"))
+		if (!v || strpbrk(v, "\r\n") || oracle_splits(st, out, v))
 			return NULL;
 		/* an empty value stays empty: pgbouncer has no empty '...' value
 		 * (it refuses the line either way) */
@@ -85,14 +169,16 @@ static const char *oracle_ref(const char *p, const char *const *vals, struct buf
 	return close + 1;
 }
 
-static bool oracle_expand(const char *p, const char *const *vals, struct buf *out)
+static bool oracle_expand(const char *p, const char *const *vals, struct buf *out, bool ini)
 {
+	struct oracle_state st = {ini, 0, false};
+
 	while (*p) {
 		if (p[0] == '$' && p[1] == '$') {
 			buf_putc(out, '$');
 			p += 2;
 		} else if (p[0] == '$' && p[1] == '{') {
-			p = oracle_ref(p, vals, out);
+			p = oracle_ref(p, vals, out, &st);
 			if (!p)
 				return false;
 		} else {
@@ -264,7 +350,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	log_capture(&log);
 	env_load(&e, envp, no_files, vars_file_capable);
 	rc = template_expand("t", s[NVARS], &e, kind, false, &out);
-	ok = oracle_expand(s[NVARS], vals, &oracle);
+	ok = oracle_expand(s[NVARS], vals, &oracle, kind == TEMPLATE_INI);
 	INVARIANT((rc == 0) == ok, "template %s: template_expand returned %d, the oracle %s",
 		  esc(s[NVARS]), rc, ok ? "accepts it" : "refuses it");
 	if (ok && kind == TEMPLATE_INI)
