@@ -7,7 +7,9 @@
  * puts a plain token where a variable's value goes; pgbouncer's reader then
  * gives the structure the template author wrote.
  * Invariants:
- * - template_expand accepts exactly the templates the oracle accepts;
+ * - template_expand accepts exactly the templates the oracle accepts, except
+ *   that it refuses a value with white space outside quotes in a connection
+ *   string (issue 8, item 10), and only there;
  * - when every reference sits inside a '...' connection-string value in
  *   [databases] or [users], or inside a "..." userlist field, pgbouncer reads
  *   the expansion as exactly the oracle's structure with each token replaced
@@ -135,7 +137,8 @@ static size_t tokens_in(const char *s)
 
 static bool connstr_section(const char *section)
 {
-	return section && (!strcmp(section, "databases") || !strcmp(section, "users"));
+	return section && (!strcmp(section, "databases") || !strcmp(section, "users") ||
+			   !strcmp(section, "peers"));
 }
 
 /* Tokens inside quoted connection-string values of the oracle's file. */
@@ -229,6 +232,36 @@ static void check_userlist(const char *have, const char *oracle, const char *con
 	ul_free(&o);
 }
 
+/* template_expand refuses a value with white space where it would split a
+ * connection string (issue 8, item 10).  Justified when such a value has a
+ * token outside every quoted connection-string value of the oracle's file. */
+static bool whitespace_refusal_justified(const char *oracle, const char *const *vals)
+{
+	struct ini_doc o;
+	struct connstr cs;
+	char tok[16];
+	bool justified = false;
+
+	ini_read(oracle, &o);
+	for (int v = 0; v < NVARS && !justified; v++) {
+		size_t quoted = 0;
+		if (!vals[v] || !vals[v][strcspn(vals[v], " \t\v\f")])
+			continue;
+		token(tok, v);
+		for (size_t i = 0; i < o.n; i++) {
+			if (!connstr_section(o.e[i].section))
+				continue;
+			if (connstr_read(o.e[i].value, &cs))
+				for (size_t j = 0; j < cs.n; j++)
+					quoted += cs.p[j].quoted ? count_of(cs.p[j].value, tok) : 0;
+			connstr_free(&cs);
+		}
+		justified = count_of(oracle, tok) > quoted;
+	}
+	ini_free(&o);
+	return justified;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s[NVARS + 1], *envs[NVARS];
@@ -265,6 +298,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	env_load(&e, envp, no_files, vars_file_capable);
 	rc = template_expand("t", s[NVARS], &e, kind, false, &out);
 	ok = oracle_expand(s[NVARS], vals, &oracle);
+	if (ok && rc != 0 && kind == TEMPLATE_INI && strstr(buf_str(&log), "contains white space"))
+		ok = !whitespace_refusal_justified(buf_str(&oracle), vals);
 	INVARIANT((rc == 0) == ok, "template %s: template_expand returned %d, the oracle %s",
 		  esc(s[NVARS]), rc, ok ? "accepts it" : "refuses it");
 	if (ok && kind == TEMPLATE_INI)
