@@ -126,7 +126,9 @@ static void track_section(struct section *s, const struct buf *out)
 
 /* Right of the '=' on the current line of a key=value list section, and
  * not inside '...': white space in a value there starts another key
- * (host=${DB_HOST} with "x user=admin" would add user=). */
+ * (host=${DB_HOST} with "x user=admin" would add user=), and a leading
+ * quote opens a quoted value whose end, and the character pgbouncer
+ * swallows after it, the value chooses ("'x'_user=admin" adds user=). */
 static bool splits_connstr(const struct buf *out, const struct section *s, const char *v)
 {
 	bool after_eq = false;
@@ -137,6 +139,8 @@ static bool splits_connstr(const struct buf *out, const struct section *s, const
 		after_eq |= out->data[i - 1] == '=';
 	if (!after_eq)
 		return false;
+	if (*v == '\'')
+		return true;
 	for (; *v; v++)
 		if (isspace((unsigned char)*v))
 			return true;
@@ -180,9 +184,9 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 		return NULL;
 	}
 	if (kind == TEMPLATE_INI && (track_section(sec, out), splits_connstr(out, sec, v))) {
-		log_error("%s line %d: %s contains white space, which would add keys to the "
-			  "connection string; put the reference in single quotes: key='${%s}'",
-			  name, line_of(text, p), var, var);
+		log_error("%s line %d: %s contains white space or starts with a quote, which "
+			  "would add keys to the connection string; put the reference in single "
+			  "quotes: key='${%s}'", name, line_of(text, p), var, var);
 		return NULL;
 	}
 	put_value(out, redact && vars_is_secret(var) ? REDACTED : v, kind);

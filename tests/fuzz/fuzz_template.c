@@ -8,10 +8,12 @@
  * gives the structure the template author wrote.
  * Invariants:
  * - template_expand accepts exactly the templates the oracle accepts, except
- *   that it refuses a value with white space outside quotes in a connection
- *   string (issue 8, item 10), and only there;
- * - when every reference sits inside a '...' connection-string value in
- *   [databases] or [users], or inside a "..." userlist field, pgbouncer reads
+ *   that it refuses a value with white space or a leading quote outside
+ *   quotes in a connection string (issue 8, item 10), and only there;
+ * - when every reference sits inside a connection-string value in
+ *   [databases], [users] or [peers], quoted or not (an unquoted one is
+ *   refused when it would split the value), or inside a "..." userlist
+ *   field, pgbouncer reads
  *   the expansion as exactly the oracle's structure with each token replaced
  *   by the value, literally: same sections, keys, pairs, entries, nothing
  *   added or cut. */
@@ -141,8 +143,9 @@ static bool connstr_section(const char *section)
 			   !strcmp(section, "peers"));
 }
 
-/* Tokens inside quoted connection-string values of the oracle's file. */
-static size_t quoted_tokens_ini(const struct ini_doc *o)
+/* Tokens inside connection-string values (quoted or not, never in a key)
+ * of the oracle's file. */
+static size_t value_tokens_ini(const struct ini_doc *o)
 {
 	size_t n = 0;
 	struct connstr cs;
@@ -152,7 +155,7 @@ static size_t quoted_tokens_ini(const struct ini_doc *o)
 			continue;
 		if (connstr_read(o->e[i].value, &cs))
 			for (size_t j = 0; j < cs.n; j++)
-				n += cs.p[j].quoted ? tokens_in(cs.p[j].value) : 0;
+				n += tokens_in(cs.p[j].value);
 		connstr_free(&cs);
 	}
 	return n;
@@ -181,8 +184,8 @@ static void check_ini(const char *have, const char *oracle, const char *const *v
 	struct ini_doc a, o;
 
 	ini_read(oracle, &o);
-	if (quoted_tokens_ini(&o) != tokens_in(oracle)) {
-		ini_free(&o); /* a reference outside quotes: not promised literal */
+	if (value_tokens_ini(&o) != tokens_in(oracle)) {
+		ini_free(&o); /* a reference outside any value: not promised literal */
 		return;
 	}
 	ini_read(have, &a);
@@ -232,9 +235,10 @@ static void check_userlist(const char *have, const char *oracle, const char *con
 	ul_free(&o);
 }
 
-/* template_expand refuses a value with white space where it would split a
- * connection string (issue 8, item 10).  Justified when such a value has a
- * token outside every quoted connection-string value of the oracle's file. */
+/* template_expand refuses a value with white space or a leading quote where
+ * it would split a connection string (issue 8, item 10).  Justified when
+ * such a value has a token outside every quoted connection-string value of
+ * the oracle's file. */
 static bool whitespace_refusal_justified(const char *oracle, const char *const *vals)
 {
 	struct ini_doc o;
@@ -245,7 +249,7 @@ static bool whitespace_refusal_justified(const char *oracle, const char *const *
 	ini_read(oracle, &o);
 	for (int v = 0; v < NVARS && !justified; v++) {
 		size_t quoted = 0;
-		if (!vals[v] || !vals[v][strcspn(vals[v], " \t\v\f")])
+		if (!vals[v] || (!vals[v][strcspn(vals[v], " \t\v\f")] && vals[v][0] != '\''))
 			continue;
 		token(tok, v);
 		for (size_t i = 0; i < o.n; i++) {
