@@ -105,16 +105,24 @@ static int line_of(const char *text, const char *at)
  * the whole expansion stays linear in the template's size. */
 struct section {
 	size_t scanned;
-	bool connstr; /* [databases], [peers], [users]: values are key=value lists */
+	bool connstr;    /* [databases], [peers], [users]: values are key=value lists */
+	bool line_start; /* only white space so far on the current line */
 };
 
+/* pgbouncer skips white space before a [section] header (cfparser), so an
+ * indented header counts too. */
 static void track_section(struct section *s, const struct buf *out)
 {
 	static const char *const lists[] = {"[databases]", "[peers]", "[users]"};
 
 	for (; s->scanned < out->len; s->scanned++) {
 		size_t i = s->scanned;
-		if ((i > 0 && out->data[i - 1] != '\n') || out->data[i] != '[')
+		bool header = s->line_start && out->data[i] == '[';
+		if (out->data[i] == '\n')
+			s->line_start = true;
+		else if (!isspace((unsigned char)out->data[i]))
+			s->line_start = false;
+		if (!header)
 			continue;
 		s->connstr = false;
 		for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
@@ -196,7 +204,7 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 int template_expand(const char *name, const char *text, struct env *e,
 		    enum template_kind kind, bool redact, struct buf *out)
 {
-	struct section sec = {out->len, false};
+	struct section sec = {out->len, false, !out->len || out->data[out->len - 1] == '\n'};
 	const char *p = text;
 
 	while (*p) {

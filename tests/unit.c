@@ -468,6 +468,8 @@ static void test_templates(void)
 	template_case("[databases]\napp = host='${LQ}'", TEMPLATE_INI, false,
 		      "[databases]\napp = host='''x''_user=admin'", 0);
 	template_case("[Peers]\n1 = host=${SP}", TEMPLATE_INI, false, NULL, 78);
+	/* pgbouncer skips white space before a header */
+	template_case("; x\n  [databases]\napp = host=${SP}", TEMPLATE_INI, false, NULL, 78);
 	template_case("[databases]\napp = host='${SP}'", TEMPLATE_INI, false,
 		      "[databases]\napp = host='a user=b'", 0);
 	template_case("[databases]\n[pgbouncer]\nx = ${SP}", TEMPLATE_INI, false,
