@@ -101,21 +101,28 @@ static int line_of(const char *text, const char *at)
 	return n;
 }
 
-/* Which section the template's own text is in: header lines are looked for
- * in the output the template's text wrote, never in a value (a value is
- * skipped once written), and the whole expansion stays linear. */
+/* Which section the output is in: kept up to date as the output grows, so
+ * the whole expansion stays linear in the template's size. */
 struct section {
 	size_t scanned;
-	bool connstr; /* [databases], [peers], [users]: values are key=value lists */
+	bool connstr;    /* [databases], [peers], [users]: values are key=value lists */
+	bool line_start; /* only white space so far on the current line */
 };
 
+/* pgbouncer skips white space before a [section] header (cfparser), so an
+ * indented header counts too. */
 static void track_section(struct section *s, const struct buf *out)
 {
 	static const char *const lists[] = {"[databases]", "[peers]", "[users]"};
 
 	for (; s->scanned < out->len; s->scanned++) {
 		size_t i = s->scanned;
-		if ((i > 0 && out->data[i - 1] != '\n') || out->data[i] != '[')
+		bool header = s->line_start && out->data[i] == '[';
+		if (out->data[i] == '\n')
+			s->line_start = true;
+		else if (!isspace((unsigned char)out->data[i]))
+			s->line_start = false;
+		if (!header)
 			continue;
 		s->connstr = false;
 		for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
@@ -125,12 +132,27 @@ static void track_section(struct section *s, const struct buf *out)
 	}
 }
 
-/* On a line of a key=value list section, outside '...': white space in a
- * value starts another key (host=${DB_HOST} with "x user=admin" would add
- * user=), and a quote would open or close a quoted value. */
+/* Right of the '=' on the current line of a key=value list section, and
+ * not inside '...': white space in a value there starts another key
+ * (host=${DB_HOST} with "x user=admin" would add user=), and a leading
+ * quote opens a quoted value whose end, and the character pgbouncer
+ * swallows after it, the value chooses ("'x'_user=admin" adds user=). */
 static bool splits_connstr(const struct buf *out, const struct section *s, const char *v)
 {
-	return s->connstr && !in_single_quotes(out) && strpbrk(v, " \t\f\v'") != NULL;
+	bool after_eq = false;
+
+	if (!s->connstr || in_single_quotes(out))
+		return false;
+	for (size_t i = out->len; i > 0 && out->data[i - 1] != '\n'; i--)
+		after_eq |= out->data[i - 1] == '=';
+	if (!after_eq)
+		return false;
+	if (*v == '\'')
+		return true;
+	for (; *v; v++)
+		if (isspace((unsigned char)*v))
+			return true;
+	return false;
 }
 
 /* Expand the reference starting at P ("${"); returns the end, or NULL. */
@@ -170,20 +192,19 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 		return NULL;
 	}
 	if (kind == TEMPLATE_INI && (track_section(sec, out), splits_connstr(out, sec, v))) {
-		log_error("%s line %d: %s contains white space or a quote, which would add keys "
-			  "to the connection string; put the reference in single quotes: "
-			  "key='${%s}'", name, line_of(text, p), var, var);
+		log_error("%s line %d: %s contains white space or starts with a quote, which "
+			  "would add keys to the connection string; put the reference in single "
+			  "quotes: key='${%s}'", name, line_of(text, p), var, var);
 		return NULL;
 	}
 	put_value(out, redact && vars_is_secret(var) ? REDACTED : v, kind);
-	sec->scanned = out->len; /* a value never starts a section */
 	return close + 1;
 }
 
 int template_expand(const char *name, const char *text, struct env *e,
 		    enum template_kind kind, bool redact, struct buf *out)
 {
-	struct section sec = {out->len, false};
+	struct section sec = {out->len, false, !out->len || out->data[out->len - 1] == '\n'};
 	const char *p = text;
 
 	while (*p) {

@@ -167,15 +167,17 @@ static int merge_upstreams(struct upstream *url, struct upstream *vars)
 				log_error("DATABASE_URL and %s name different passwords; set one of "
 					  "them, or make them agree",
 					  vars->from[f]);
-			else if (vars_is_secret(vars->from[f]) || vars_from_file(url->origin))
+			else if (vars_is_secret(vars->from[f]))
 				/* a value read from a file is never echoed (item 9) */
 				log_error("DATABASE_URL and %s name different upstreams (%s); set "
 					  "one of them, or make them agree", vars->from[f],
 					  upstream_field_names[f]);
 			else
-				log_error("DATABASE_URL and %s name different upstreams (%s \"%s\" vs "
+				/* only the variable's side: any part of the URL may be
+				 * the password when the URL is malformed (item 9) */
+				log_error("DATABASE_URL and %s name different upstreams (%s is "
 					  "\"%s\"); set one of them, or make them agree",
-					  vars->from[f], upstream_field_names[f], *a, *b);
+					  vars->from[f], vars->from[f], *b);
 			return EX_CONFIG;
 		}
 		if (!*a && *b) {

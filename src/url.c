@@ -61,8 +61,10 @@ static int one_port(struct upstream *u, const char *ports, const char *origin)
 		if (!this)
 			break;
 		if (first && strcmp(first, this) != 0) {
-			log_error("%s lists hosts with different ports (%s); pgbouncer uses one "
-				  "port for all hosts of a database", origin, ports);
+			/* the list is part of the URL, which may hold the password
+			 * where a port was meant: name the variable, not the ports */
+			log_error("%s lists hosts with different ports; pgbouncer uses one port "
+				  "for all hosts of a database", origin);
 			free(this);
 			free(first);
 			return EX_CONFIG;

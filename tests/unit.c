@@ -420,7 +420,7 @@ static void template_case(const char *tmpl, enum template_kind kind, bool redact
 			  const char *want, int want_rc)
 {
 	const char *envp[] = {"DB_HOST=db", "DB_PASSWORD=it's \"x\"", "EMPTY=", "NL=a\nb",
-			      "SP=a user=b", "Q=a'b", NULL};
+			      "SP=a user=b", "Q=a'b", "LQ='x'_user=admin", NULL};
 	struct env e;
 	struct buf out, log;
 	int rc;
@@ -463,10 +463,19 @@ static void test_templates(void)
 	/* issue 8, item 10: white space from an unquoted reference adds keys to
 	 * a connection string; quoted, or outside such a section, it is a value */
 	template_case("[databases]\napp = host=${SP} dbname=x", TEMPLATE_INI, false, NULL, 78);
+	/* a leading quote would choose where the value ends: user= added */
+	template_case("[databases]\napp = host=${LQ} dbname=x", TEMPLATE_INI, false, NULL, 78);
+	template_case("[databases]\napp = host='${LQ}'", TEMPLATE_INI, false,
+		      "[databases]\napp = host='''x''_user=admin'", 0);
 	template_case("[Peers]\n1 = host=${SP}", TEMPLATE_INI, false, NULL, 78);
-	template_case("[users]\nu = pool_mode=${Q}", TEMPLATE_INI, false, NULL, 78);
+	/* a quote inside an unquoted value is literal to pgbouncer (it reads
+	 * to the next space); a leading one would open a quoted value */
+	template_case("[users]\nu = pool_mode=${Q}", TEMPLATE_INI, false,
+		      "[users]\nu = pool_mode=a'b", 0);
 	template_case("[users]\nu = x='${Q}'", TEMPLATE_INI, false, "[users]\nu = x='a''b'", 0);
 	template_case("${EMPTY}[databases]\na = h=${SP}", TEMPLATE_INI, false, NULL, 78);
+	/* pgbouncer skips white space before a header */
+	template_case("; x\n  [databases]\napp = host=${SP}", TEMPLATE_INI, false, NULL, 78);
 	template_case("[databases]\napp = host='${SP}'", TEMPLATE_INI, false,
 		      "[databases]\napp = host='a user=b'", 0);
 	template_case("[databases]\n[pgbouncer]\nx = ${SP}", TEMPLATE_INI, false,

@@ -301,13 +301,11 @@ static void check_no_secret_in_log(struct env *e, const char *log)
 
 	for (size_t i = 0; i < e->n; i++) {
 		const struct envvar *v = &e->v[i];
-		bool is_secret = vars_is_secret(v->name) || v->file;
-		size_t nl = strlen(v->name);
+		size_t len = strlen(v->name);
+		/* a NAME_FILE still named so holds a path, which messages print */
+		bool path = len > 5 && !strcmp(v->name + len - 5, "_FILE");
+		bool is_secret = (vars_is_secret(v->name) && !path) || v->file;
 		if (strstr(v->name, MARKER) || (v->file && strstr(v->file, MARKER)))
-			return;
-		/* an unread NAME_FILE still holds its path, which "could not read
-		 * NAME_FILE 'PATH'" prints on purpose: the path is not the secret */
-		if (nl > 5 && !strcmp(v->name + nl - 5, "_FILE") && strstr(v->value, MARKER))
 			return;
 		if (strstr(v->value, MARKER)) {
 			if (!is_secret)

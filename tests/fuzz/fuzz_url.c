@@ -176,6 +176,8 @@ static void check_round_trip(const struct upstream *u)
 
 	if (u->port && strspn(u->port, "0123456789") != strlen(u->port))
 		return; /* refused later (port_ok); a URL has no quoting for it */
+	if (u->password && !*u->password)
+		return; /* refused later; a URL cannot tell an empty one from none */
 
 	buf_init(&url);
 	canonical(u, &url);
