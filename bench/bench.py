@@ -4,9 +4,10 @@ writes it to bench/results.md.  Asserts nothing: numbers, not tests.
 
 Everything runs on loopback, as the unprivileged postgres account; every
 server, proxy and temporary directory this starts is stopped or removed on
-exit.  BENCH_SECONDS (per pgbench run, default 10) and BENCH_REPS (runs per
-variant, default 3) scale the whole to about ten minutes; BENCH_RUNS the
-entrypoint timings (default 15)."""
+exit.  BENCH_SECONDS (per pgbench run, default 6) and BENCH_REPS (runs per
+variant, interleaved, default 5) scale the whole to about ten minutes;
+BENCH_RUNS the entrypoint timings (default 15).  BENCH_MORE_PGBOUNCERS adds
+builds to the musl-vs-glibc comparison."""
 import json
 import os
 import pathlib
@@ -28,8 +29,8 @@ from conftest import (BIN, ROOT, Postgres, as_run_user,  # noqa: E402
                       wait_port)
 import wait_latency  # noqa: E402
 
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
-REPS = int(os.environ.get("BENCH_REPS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
+REPS = int(os.environ.get("BENCH_REPS", "5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 LINK_MS = 5                     # one way
 CLIENTS = 8
@@ -114,7 +115,7 @@ class Pool:
 
 
 def start_proxy(target_port):
-    """The link: a delaying proxy (the kernel here has no sch_netem)."""
+    """The link: a delaying proxy, which needs no kernel support."""
     port = free_port()
     p = subprocess.Popen([sys.executable, str(HERE / "delay_proxy.py"), str(port),
                           "127.0.0.1", str(target_port), str(LINK_MS)],
@@ -381,9 +382,10 @@ def machine(bins, learned_source):
     lines.append("- pool: transaction mode, default_pool_size 20, rendered by "
                  "`pgbouncer-entrypoint init`")
     lines.append(f"- learned secret: {learned_source}")
-    lines.append(f"- link: {LINK_MS} ms each way, "
-                 + ("tc netem" if netem else "delaying TCP proxy (bench/delay_proxy.py; "
-                    "this kernel has no sch_netem)"))
+    lines.append(f"- link: {LINK_MS} ms each way by a delaying TCP proxy (bench/delay_proxy.py, "
+                 "one round trip per new connection, then each chunk delayed; "
+                 + ("the kernel has sch_netem, but the netem variant is not written yet)"
+                    if netem else "this kernel has no sch_netem for `tc netem`)"))
     return lines
 
 
