@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE))
 from conftest import (BIN, ROOT, Postgres, as_run_user,  # noqa: E402
                       base_env, free_port, make_tls_files, process_env, run_user_ids,
                       wait_port)
+import faults  # noqa: E402
 import wait_latency  # noqa: E402
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
@@ -73,9 +74,13 @@ def median(xs):
 
 class Pool:
     """One pgbouncer on a config the entrypoint rendered (`init`, which logs in
-    to the upstream first), with the userlist replaced as the variant asks."""
+    to the upstream first).  FORM = (userlist, settings): the userlist text to
+    put in place of what init wrote (None: keep init's), and settings for init
+    (the plaintext option)."""
 
-    def __init__(self, work, name, binary, upstream_port, userlist=None, **settings):
+    def __init__(self, work, name, binary, upstream_port, form=(None, {}), **settings):
+        userlist, extra = form
+        settings = dict(settings, **extra)
         self.name, self.port = name, free_port()
         self.dir = work / f"cfg-{name}"
         self.dir.mkdir()
@@ -91,6 +96,8 @@ class Pool:
         if p.returncode:
             raise RuntimeError(f"init for {name} failed: {p.stderr}")
         self.written = (self.dir / "userlist.txt").read_text()
+        if extra and "SCRAM-SHA-256$" in self.written:
+            raise RuntimeError(f"{name}: init wrote a secret where plaintext was asked")
         if userlist is not None:
             ul = self.dir / "userlist.txt"
             ul.write_text(userlist)
@@ -203,15 +210,23 @@ def interleaved(variants, args):
 
 # ---------------------------------------------------------------- workloads
 
-def learned_secret(pg, written):
-    """The server's own SCRAM secret: from what `init` wrote when it writes
-    one, else read from pg_authid."""
-    if "SCRAM-SHA-256$" in written:
-        return written, "written by `pgbouncer-entrypoint init`"
+def userlist_forms(pg, written):
+    """(learned, plaintext, source): the two userlist forms as Pool FORMs.
+    When `init` writes the server's own SCRAM secret (it did in WRITTEN), both
+    are the entrypoint's own output, the plaintext one by its
+    PGBOUNCER_USERLIST_PLAINTEXT; before that, the secret is read from
+    pg_authid and the plaintext userlist is init's."""
     secret = pg.sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{USER}'")
     if not secret.startswith("SCRAM-SHA-256$"):
         raise RuntimeError("the server does not store a SCRAM secret")
-    return f'"{USER}" "{secret}"\n', "read from pg_authid (init still writes plaintext)"
+    if "SCRAM-SHA-256$" in written:
+        if secret not in written:
+            raise RuntimeError("init wrote a SCRAM secret that is not the server's")
+        return ((None, {}), (None, {"PGBOUNCER_USERLIST_PLAINTEXT": "1"}),
+                "written by `pgbouncer-entrypoint init` (plaintext: its "
+                "PGBOUNCER_USERLIST_PLAINTEXT=1)")
+    return ((f'"{USER}" "{secret}"\n', {}), (None, {}),
+            "read from pg_authid (init still writes plaintext)")
 
 
 def compare(w, res, key, label):
@@ -357,6 +372,13 @@ def bench_wait(work):
     row(w, "SIGTERM during the wait -> exit", median(s), "ms")
 
 
+def bench_faults():
+    log("deadline and SIGTERM against a hostile network (bench/faults.py)")
+    w = f"hostile network ({faults.RUNS} runs each)"
+    faults.main(lambda what, ms: row(w, what, median(ms), "ms", f"max {max(ms):.1f} ms",
+                                     "<= 100 ms"))
+
+
 # ---------------------------------------------------------------- output
 
 def version(binary):
@@ -430,10 +452,9 @@ def main():
                                     "-p", str(pg.port), "-U", USER, DB]),
                        env=dict(os.environ, PGPASSWORD=PASSWORD), check=True,
                        capture_output=True, timeout=120)
-        plain = f'"{USER}" "{PASSWORD}"\n'
         probe = Pool(work, "probe", bins["musl"], pg.port)
         probe.stop()
-        learned, source = learned_secret(pg, probe.written)
+        learned, plain, source = userlist_forms(pg, probe.written)
         log(f"learned secret: {source}")
         bench_logins(work, pg, plain, learned)
         bench_link(work, pg, plain, learned)
@@ -442,6 +463,7 @@ def main():
         bench_entrypoint(work, pg)
         pg.stop()
         bench_wait(work)
+        bench_faults()
         head = ["# Benchmarks (`make bench`)", ""] + machine(bins, source) + [
             f"- wall time of this run: {time.monotonic() - started:.0f} s; load average "
             f"(1 min) {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
