@@ -53,6 +53,7 @@ def others():
 
 rows = []                       # (workload, variant, value, unit, ratio, target, cpu)
 cpu_us = {}                     # variant -> pgbouncer CPU per transaction, last workload
+faults_per_txn = {}             # variant -> pgbouncer minor page faults per transaction
 cleanups = []
 
 
@@ -62,7 +63,8 @@ def log(msg):
 
 def row(workload, variant, value, unit, ratio="", target="", key=None):
     """KEY: the variant whose pgbouncer CPU per transaction goes with it."""
-    cpu = f"{cpu_us[key]:.0f} us" if key in cpu_us else ""
+    cpu = (f"{cpu_us[key]:.0f} us, {faults_per_txn[key]:.3f} page faults"
+           if key in cpu_us else "")
     rows.append((workload, variant, value, unit, ratio, target, cpu))
 
 
@@ -186,25 +188,36 @@ def cpu_ns(pid):
     return int(pathlib.Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
+def minflt(pid):
+    """Minor page faults of PID: memory the allocator gave back and took again."""
+    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[7])
+
+
 def interleaved(variants, args):
     """VARIANTS: {name: (port, sslmode, Pool or None)}; REPS rounds, each
     variant once per round, so drift hits all alike.  Returns {name: median
     tps} and sets cpu_us[name]: median pgbouncer CPU per transaction, which
-    load from other processes on the machine disturbs far less than tps."""
+    load from other processes on the machine disturbs less than tps, and
+    faults_per_txn[name]: minor page faults per transaction (the allocator)."""
     out = {n: [] for n in variants}
     cpu = {n: [] for n in variants}
+    faults = {n: [] for n in variants}
     for r in range(REPS):
         for name, (port, sslmode, pool) in variants.items():
-            before = cpu_ns(pool.proc.pid) if pool else 0
+            before = (cpu_ns(pool.proc.pid), minflt(pool.proc.pid)) if pool else (0, 0)
             p = pgbench(port, *args, sslmode=sslmode)
             out[name].append(tps(p))
             done = int(re.search(r"actually processed: (\d+)", p.stdout).group(1))
             if pool and done:
-                cpu[name].append((cpu_ns(pool.proc.pid) - before) / 1000 / done)
+                cpu[name].append((cpu_ns(pool.proc.pid) - before[0]) / 1000 / done)
+                faults[name].append((minflt(pool.proc.pid) - before[1]) / done)
             log(f"{name} rep {r + 1}: {out[name][-1]:.1f} tps"
                 + (f", pgbouncer {cpu[name][-1]:.1f} us/txn" if cpu[name] else ""))
     cpu_us.clear()
     cpu_us.update({n: median(v) for n, v in cpu.items() if v})
+    faults_per_txn.clear()
+    faults_per_txn.update({n: median(v) for n, v in faults.items() if v})
     return {n: median(v) for n, v in out.items()}
 
 
@@ -412,7 +425,7 @@ def machine(bins, learned_source):
 
 
 def table():
-    out = ["| workload | variant | median | ratio | target | pgbouncer CPU/txn |",
+    out = ["| workload | variant | median | ratio | target | pgbouncer per transaction |",
            "|---|---|---:|---|---|---:|"]
     last = None
     for w, v, val, unit, ratio, target, cpu in rows:
@@ -467,7 +480,7 @@ def main():
         head = ["# Benchmarks (`make bench`)", ""] + machine(bins, source) + [
             f"- wall time of this run: {time.monotonic() - started:.0f} s; load average "
             f"(1 min) {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
-            "(other work on the machine disturbs tps; pgbouncer CPU/txn far less)", ""]
+            "(other work on the machine disturbs tps most; pgbouncer CPU time and page faults per transaction less)", ""]
         text = "\n".join(head + table()) + "\n"
         print(text)
         (HERE / "results.md").write_text(text)
