@@ -6,8 +6,9 @@
 #   make demo       a throwaway PostgreSQL + pgbouncer configured by the binary
 #   make san        the same sources, host glibc build with ASan + UBSan
 #   make bench      what the pool is worth and costs, musl vs glibc pgbouncer,
-#                   the entrypoint's own cost, wait latency: bench/results.md;
-#                   deadline overshoot and SIGTERM against faulty upstreams
+#                   the entrypoint's own cost, wait latency, deadline overshoot
+#                   and SIGTERM against faulty upstreams: one table,
+#                   bench/results.md
 #   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS in all
 #   make image      the FROM scratch images on the local Docker engine
 #
@@ -104,7 +105,6 @@ bench: $(BIN) $(PGBOUNCER_BIN) $(GLIBC_PGBOUNCER)
 	scripts/install-test-packages.sh
 	scripts/install-bench-packages.sh
 	/usr/bin/python3 bench/bench.py
-	/usr/bin/python3 bench/faults.py
 	/usr/bin/python3 bench/metrics_scrape.py
 
 # docker/Dockerfile = the builder stage + the final stages that `make image`

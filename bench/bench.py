@@ -4,9 +4,10 @@ writes it to bench/results.md.  Asserts nothing: numbers, not tests.
 
 Everything runs on loopback, as the unprivileged postgres account; every
 server, proxy and temporary directory this starts is stopped or removed on
-exit.  BENCH_SECONDS (per pgbench run, default 10) and BENCH_REPS (runs per
-variant, default 3) scale the whole to about ten minutes; BENCH_RUNS the
-entrypoint timings (default 15)."""
+exit.  BENCH_SECONDS (per pgbench run, default 6) and BENCH_REPS (runs per
+variant, interleaved, default 5) scale the whole to about ten minutes;
+BENCH_RUNS the entrypoint timings (default 15).  BENCH_MORE_PGBOUNCERS adds
+builds to the musl-vs-glibc comparison."""
 import json
 import os
 import pathlib
@@ -26,10 +27,11 @@ sys.path.insert(0, str(HERE))
 from conftest import (BIN, ROOT, Postgres, as_run_user,  # noqa: E402
                       base_env, free_port, make_tls_files, process_env, run_user_ids,
                       wait_port)
+import faults  # noqa: E402
 import wait_latency  # noqa: E402
 
-SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
-REPS = int(os.environ.get("BENCH_REPS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "6"))
+REPS = int(os.environ.get("BENCH_REPS", "5"))
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 LINK_MS = 5                     # one way
 CLIENTS = 8
@@ -51,6 +53,7 @@ def others():
 
 rows = []                       # (workload, variant, value, unit, ratio, target, cpu)
 cpu_us = {}                     # variant -> pgbouncer CPU per transaction, last workload
+faults_per_txn = {}             # variant -> pgbouncer minor page faults per transaction
 cleanups = []
 
 
@@ -60,7 +63,8 @@ def log(msg):
 
 def row(workload, variant, value, unit, ratio="", target="", key=None):
     """KEY: the variant whose pgbouncer CPU per transaction goes with it."""
-    cpu = f"{cpu_us[key]:.0f} us" if key in cpu_us else ""
+    cpu = (f"{cpu_us[key]:.0f} us, {faults_per_txn[key]:.3f} page faults"
+           if key in cpu_us else "")
     rows.append((workload, variant, value, unit, ratio, target, cpu))
 
 
@@ -72,9 +76,13 @@ def median(xs):
 
 class Pool:
     """One pgbouncer on a config the entrypoint rendered (`init`, which logs in
-    to the upstream first), with the userlist replaced as the variant asks."""
+    to the upstream first).  FORM = (userlist, settings): the userlist text to
+    put in place of what init wrote (None: keep init's), and settings for init
+    (the plaintext option)."""
 
-    def __init__(self, work, name, binary, upstream_port, userlist=None, **settings):
+    def __init__(self, work, name, binary, upstream_port, form=(None, {}), **settings):
+        userlist, extra = form
+        settings = dict(settings, **extra)
         self.name, self.port = name, free_port()
         self.dir = work / f"cfg-{name}"
         self.dir.mkdir()
@@ -90,6 +98,8 @@ class Pool:
         if p.returncode:
             raise RuntimeError(f"init for {name} failed: {p.stderr}")
         self.written = (self.dir / "userlist.txt").read_text()
+        if extra and "SCRAM-SHA-256$" in self.written:
+            raise RuntimeError(f"{name}: init wrote a secret where plaintext was asked")
         if userlist is not None:
             ul = self.dir / "userlist.txt"
             ul.write_text(userlist)
@@ -114,7 +124,7 @@ class Pool:
 
 
 def start_proxy(target_port):
-    """The link: a delaying proxy (the kernel here has no sch_netem)."""
+    """The link: a delaying proxy, which needs no kernel support."""
     port = free_port()
     p = subprocess.Popen([sys.executable, str(HERE / "delay_proxy.py"), str(port),
                           "127.0.0.1", str(target_port), str(LINK_MS)],
@@ -178,39 +188,58 @@ def cpu_ns(pid):
     return int(pathlib.Path(f"/proc/{pid}/schedstat").read_text().split()[0])
 
 
+def minflt(pid):
+    """Minor page faults of PID: memory the allocator gave back and took again."""
+    stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[7])
+
+
 def interleaved(variants, args):
     """VARIANTS: {name: (port, sslmode, Pool or None)}; REPS rounds, each
     variant once per round, so drift hits all alike.  Returns {name: median
     tps} and sets cpu_us[name]: median pgbouncer CPU per transaction, which
-    load from other processes on the machine disturbs far less than tps."""
+    load from other processes on the machine disturbs less than tps, and
+    faults_per_txn[name]: minor page faults per transaction (the allocator)."""
     out = {n: [] for n in variants}
     cpu = {n: [] for n in variants}
+    faults = {n: [] for n in variants}
     for r in range(REPS):
         for name, (port, sslmode, pool) in variants.items():
-            before = cpu_ns(pool.proc.pid) if pool else 0
+            before = (cpu_ns(pool.proc.pid), minflt(pool.proc.pid)) if pool else (0, 0)
             p = pgbench(port, *args, sslmode=sslmode)
             out[name].append(tps(p))
             done = int(re.search(r"actually processed: (\d+)", p.stdout).group(1))
             if pool and done:
-                cpu[name].append((cpu_ns(pool.proc.pid) - before) / 1000 / done)
+                cpu[name].append((cpu_ns(pool.proc.pid) - before[0]) / 1000 / done)
+                faults[name].append((minflt(pool.proc.pid) - before[1]) / done)
             log(f"{name} rep {r + 1}: {out[name][-1]:.1f} tps"
                 + (f", pgbouncer {cpu[name][-1]:.1f} us/txn" if cpu[name] else ""))
     cpu_us.clear()
     cpu_us.update({n: median(v) for n, v in cpu.items() if v})
+    faults_per_txn.clear()
+    faults_per_txn.update({n: median(v) for n, v in faults.items() if v})
     return {n: median(v) for n, v in out.items()}
 
 
 # ---------------------------------------------------------------- workloads
 
-def learned_secret(pg, written):
-    """The server's own SCRAM secret: from what `init` wrote when it writes
-    one, else read from pg_authid."""
-    if "SCRAM-SHA-256$" in written:
-        return written, "written by `pgbouncer-entrypoint init`"
+def userlist_forms(pg, written):
+    """(learned, plaintext, source): the two userlist forms as Pool FORMs.
+    When `init` writes the server's own SCRAM secret (it did in WRITTEN), both
+    are the entrypoint's own output, the plaintext one by its
+    PGBOUNCER_USERLIST_PLAINTEXT; before that, the secret is read from
+    pg_authid and the plaintext userlist is init's."""
     secret = pg.sql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{USER}'")
     if not secret.startswith("SCRAM-SHA-256$"):
         raise RuntimeError("the server does not store a SCRAM secret")
-    return f'"{USER}" "{secret}"\n', "read from pg_authid (init still writes plaintext)"
+    if "SCRAM-SHA-256$" in written:
+        if secret not in written:
+            raise RuntimeError("init wrote a SCRAM secret that is not the server's")
+        return ((None, {}), (None, {"PGBOUNCER_USERLIST_PLAINTEXT": "1"}),
+                "written by `pgbouncer-entrypoint init` (plaintext: its "
+                "PGBOUNCER_USERLIST_PLAINTEXT=1)")
+    return ((f'"{USER}" "{secret}"\n', {}), (None, {}),
+            "read from pg_authid (init still writes plaintext)")
 
 
 def compare(w, res, key, label):
@@ -356,6 +385,13 @@ def bench_wait(work):
     row(w, "SIGTERM during the wait -> exit", median(s), "ms")
 
 
+def bench_faults():
+    log("deadline and SIGTERM against a hostile network (bench/faults.py)")
+    w = f"hostile network ({faults.RUNS} runs each)"
+    faults.main(lambda what, ms: row(w, what, median(ms), "ms", f"max {max(ms):.1f} ms",
+                                     "<= 100 ms"))
+
+
 # ---------------------------------------------------------------- output
 
 def version(binary):
@@ -381,14 +417,15 @@ def machine(bins, learned_source):
     lines.append("- pool: transaction mode, default_pool_size 20, rendered by "
                  "`pgbouncer-entrypoint init`")
     lines.append(f"- learned secret: {learned_source}")
-    lines.append(f"- link: {LINK_MS} ms each way, "
-                 + ("tc netem" if netem else "delaying TCP proxy (bench/delay_proxy.py; "
-                    "this kernel has no sch_netem)"))
+    lines.append(f"- link: {LINK_MS} ms each way by a delaying TCP proxy (bench/delay_proxy.py, "
+                 "one round trip per new connection, then each chunk delayed; "
+                 + ("the kernel has sch_netem, but the netem variant is not written yet)"
+                    if netem else "this kernel has no sch_netem for `tc netem`)"))
     return lines
 
 
 def table():
-    out = ["| workload | variant | median | ratio | target | pgbouncer CPU/txn |",
+    out = ["| workload | variant | median | ratio | target | pgbouncer per transaction |",
            "|---|---|---:|---|---|---:|"]
     last = None
     for w, v, val, unit, ratio, target, cpu in rows:
@@ -428,10 +465,9 @@ def main():
                                     "-p", str(pg.port), "-U", USER, DB]),
                        env=dict(os.environ, PGPASSWORD=PASSWORD), check=True,
                        capture_output=True, timeout=120)
-        plain = f'"{USER}" "{PASSWORD}"\n'
         probe = Pool(work, "probe", bins["musl"], pg.port)
         probe.stop()
-        learned, source = learned_secret(pg, probe.written)
+        learned, plain, source = userlist_forms(pg, probe.written)
         log(f"learned secret: {source}")
         bench_logins(work, pg, plain, learned)
         bench_link(work, pg, plain, learned)
@@ -440,10 +476,11 @@ def main():
         bench_entrypoint(work, pg)
         pg.stop()
         bench_wait(work)
+        bench_faults()
         head = ["# Benchmarks (`make bench`)", ""] + machine(bins, source) + [
             f"- wall time of this run: {time.monotonic() - started:.0f} s; load average "
             f"(1 min) {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
-            "(other work on the machine disturbs tps; pgbouncer CPU/txn far less)", ""]
+            "(other work on the machine disturbs tps most; pgbouncer CPU time and page faults per transaction less)", ""]
         text = "\n".join(head + table()) + "\n"
         print(text)
         (HERE / "results.md").write_text(text)

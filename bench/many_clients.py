@@ -51,6 +51,20 @@ async def expect_auth(reader, code):
     return data[4:]
 
 
+_salted = {}
+
+
+def salted_password(password, salt, iterations):
+    """PBKDF2 once per salt: every login to one server (or to a pgbouncer
+    holding the server's secret) gets the same salt, and 500 derivations in
+    this one event loop would time the client, not the server."""
+    key = (salt, iterations)
+    if key not in _salted:
+        _salted[key] = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt),
+                                           iterations)
+    return _salted[key]
+
+
 async def login(host, port, user, db, password):
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -67,8 +81,7 @@ async def login(host, port, user, db, password):
         attrs = dict(a.split("=", 1) for a in server_first.split(","))
         if not attrs["r"].startswith(nonce):
             raise LoginError("server nonce does not extend ours")
-        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]),
-                                     int(attrs["i"]))
+        salted = salted_password(password, attrs["s"], int(attrs["i"]))
         client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
         stored_key = hashlib.sha256(client_key).digest()
         final_bare = f"c=biws,r={attrs['r']}"
