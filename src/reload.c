@@ -1,5 +1,6 @@
 #include "reload.h"
 
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,9 +170,44 @@ static int check_changes(const struct state *s)
 	return rc;
 }
 
+/* Log in through the reloaded pgbouncer as each user, with the new
+ * password, over its Unix socket.  It proves the rotation end to end, and
+ * it is what keeps the pool serving when userlist.txt holds the server's
+ * SCRAM secret: pgbouncer logs in to the server with the SCRAM keys of the
+ * last client that authenticated, and until a client does so against the
+ * new secret it keeps the old keys, so every new server connection fails
+ * and server_login_retry (15 s) then turns clients away.  1.18 even closes
+ * its server connections on a userlist change.  Do it at once. */
+static int login_through_pool(const struct config *c, const struct local *l)
+{
+	int rc = EX_OK;
+
+	for (size_t i = 0; i < c->nup; i++) {
+		const struct upstream *u = &c->up[i];
+		const char *keys[] = {"host", "port", "dbname", "user", "password",
+				      "application_name", NULL};
+		const char *vals[] = {l->socket_dir, l->port, u->alias, u->user, u->password,
+				      "pgbouncer-entrypoint-reload", NULL};
+		PGconn *conn;
+
+		if (!config_user_first(c, i) || !u->alias || !u->user || !u->password)
+			continue;
+		conn = (PGconn *)wait_connect(keys, vals, now_ms() + CONSOLE_MS);
+		if (!conn || PQstatus(conn) != CONNECTION_OK) {
+			log_error("reload: pgbouncer reloaded, but \"%s\" cannot log in through it to "
+				  "\"%s\" with the new password: %s", u->user, u->alias,
+				  conn ? PQerrorMessage(conn) : "timed out");
+			rc = EX_NOPERM;
+		}
+		PQfinish(conn);
+	}
+	return rc;
+}
+
 /* Proven, compared, written, then RELOADed: every step that can fail comes
  * before the files change. */
-static int reload_steps(const struct options *o, struct state *s, struct pg_conn *conn)
+static int reload_steps(const struct options *o, struct state *s, struct pg_conn *conn,
+			const struct local *l)
 {
 	int rc;
 
@@ -186,12 +222,13 @@ static int reload_steps(const struct options *o, struct state *s, struct pg_conn
 			  "RELOAD: it reads them at its next reload or start");
 		return EX_UNAVAILABLE;
 	}
+	rc = login_through_pool(&s->cfg, l); /* first: before pgbouncer opens a server connection */
 	log_info("reload: pgbouncer %d.%d reloaded '%s'%s%s%s", s->pgbouncer_version / 100,
 		 s->pgbouncer_version % 100, s->plan.ini.path,
 		 s->plan.userlist.source ? " and '" : "",
 		 s->plan.userlist.source ? s->plan.userlist.path : "",
 		 s->plan.userlist.source ? "'" : "");
-	return EX_OK;
+	return rc;
 }
 
 int reload_run(const struct options *o, struct state *s)
@@ -210,7 +247,7 @@ int reload_run(const struct options *o, struct state *s)
 	if (!(conn = console_open(&l, now_ms() + CONSOLE_MS, "reload")))
 		return EX_UNAVAILABLE;
 	s->pgbouncer_version = console_version(conn, now_ms() + CONSOLE_MS, "reload");
-	rc = s->pgbouncer_version ? reload_steps(o, s, conn) : EX_UNAVAILABLE;
+	rc = s->pgbouncer_version ? reload_steps(o, s, conn, &l) : EX_UNAVAILABLE;
 	console_close(conn);
 	return rc;
 }
