@@ -1,11 +1,13 @@
 #include "reload.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "console.h"
+#include "deadline.h"
 #include "exitcodes.h"
 #include "fileio.h"
 #include "health.h"
@@ -14,6 +16,8 @@
 #include "wait.h"
 
 #define CONSOLE_MS 3000 /* to reach the console, hear its version, RELOAD */
+#define PAUSE_MS 5000   /* for the running transactions, before a RELOAD that needs PAUSE */
+#define LOGIN_START_MS 300 /* for the SCRAM exchange of a login through the paused pool */
 
 static const char *skip_spaces(const char *p, const char *end)
 {
@@ -170,17 +174,42 @@ static int check_changes(const struct state *s)
 	return rc;
 }
 
-/* Log in through the reloaded pgbouncer as each user, with the new
- * password, over its Unix socket.  It proves the rotation end to end, and
- * it is what keeps the pool serving when userlist.txt holds the server's
- * SCRAM secret: pgbouncer logs in to the server with the SCRAM keys of the
- * last client that authenticated, and until a client does so against the
- * new secret it keeps the old keys, so every new server connection fails
- * and server_login_retry (15 s) then turns clients away.  1.18 even closes
- * its server connections on a userlist change.  Do it at once. */
-static int login_through_pool(const struct config *c, const struct local *l)
+/* Drive the login CONN until it is done (true), fails or DEADLINE passes
+ * (false; PQstatus then tells which). */
+static bool login_until(PGconn *conn, long long deadline)
 {
-	int rc = EX_OK;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		struct pollfd pfd = {PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+				     0};
+		/* pgbouncer caches the SCRAM keys before "authentication ok" */
+		if (PQstatus(conn) == CONNECTION_AUTH_OK)
+			return true;
+		if (deadline_poll(&pfd, 1, deadline) != DEADLINE_READY)
+			return false;
+		st = PQconnectPoll(conn);
+	}
+	return st == PGRES_POLLING_OK;
+}
+
+/* The logins through the reloaded pgbouncer, one per user, with the new
+ * password, over its Unix socket.  They prove the rotation end to end, and
+ * they keep the pool serving when userlist.txt holds the server's SCRAM
+ * secret: pgbouncer logs in to the server with the SCRAM keys of the last
+ * client that authenticated (scram.c prefers them to the secret), and until
+ * a client does so against the new secret it keeps the old keys, so every
+ * new server connection fails and server_login_retry (15 s) then turns
+ * clients away.  Started first, finished after a RESUME: pgbouncer caches
+ * the keys at the end of the SCRAM exchange but holds the rest of a login
+ * while paused. */
+struct pool_logins {
+	PGconn *conn[MAX_UPSTREAMS];
+};
+
+static void logins_start(struct pool_logins *p, const struct config *c, const struct local *l)
+{
+	long long soon = now_ms() + LOGIN_START_MS;
 
 	for (size_t i = 0; i < c->nup; i++) {
 		const struct upstream *u = &c->up[i];
@@ -188,15 +217,30 @@ static int login_through_pool(const struct config *c, const struct local *l)
 				      "application_name", NULL};
 		const char *vals[] = {l->socket_dir, l->port, u->alias, u->user, u->password,
 				      "pgbouncer-entrypoint-reload", NULL};
-		PGconn *conn;
 
+		p->conn[i] = NULL;
 		if (!config_user_first(c, i) || !u->alias || !u->user || !u->password)
 			continue;
-		conn = (PGconn *)wait_connect(keys, vals, now_ms() + CONSOLE_MS);
-		if (!conn || PQstatus(conn) != CONNECTION_OK) {
+		p->conn[i] = PQconnectStartParams(keys, vals, 0);
+		if (p->conn[i] && PQstatus(p->conn[i]) != CONNECTION_BAD)
+			login_until(p->conn[i], soon);
+	}
+}
+
+static int logins_finish(struct pool_logins *p, const struct config *c)
+{
+	int rc = EX_OK;
+
+	for (size_t i = 0; i < c->nup; i++) {
+		PGconn *conn = p->conn[i];
+		if (!config_user_first(c, i) || !c->up[i].password || !c->up[i].alias)
+			continue;
+		if (!conn || PQstatus(conn) == CONNECTION_BAD ||
+		    !login_until(conn, now_ms() + CONSOLE_MS)) {
 			log_error("reload: pgbouncer reloaded, but \"%s\" cannot log in through it to "
-				  "\"%s\" with the new password: %s", u->user, u->alias,
-				  conn ? PQerrorMessage(conn) : "timed out");
+				  "\"%s\" with the new password: %s", c->up[i].user, c->up[i].alias,
+				  conn && PQstatus(conn) == CONNECTION_BAD ? PQerrorMessage(conn)
+									   : "timed out");
 			rc = EX_NOPERM;
 		}
 		PQfinish(conn);
@@ -204,31 +248,85 @@ static int login_through_pool(const struct config *c, const struct local *l)
 	return rc;
 }
 
+/* Does the new userlist change a SCRAM secret that pgbouncer has cached
+ * keys for?  Then pgbouncer before 1.24 needs the PAUSE of switch_secret. */
+static bool secret_changes(const struct state *s, const char *old)
+{
+	const char *new = s->plan.userlist.content.data;
+
+	return s->pgbouncer_version < 124 && s->plan.userlist.write && new &&
+	       strstr(new, "SCRAM-SHA-256$") && (!old || strcmp(old, new) != 0);
+}
+
+/* RELOAD, then at once the login through the pool that caches the new
+ * SCRAM keys.  pgbouncer before 1.24 also closes its server connections
+ * when a userlist entry changes and opens new ones at the next query, with
+ * the old keys (scram.c prefers cached keys to the secret), which the
+ * server refuses after ALTER ROLE: server_login_retry then turns clients
+ * away for 15 s.  So there, with PAUSE first, no server connection is
+ * opened until RESUME, and by then the keys are the new ones.  PAUSE waits
+ * for the running transactions; if they take too long, no pause. */
+static int switch_files(struct pg_conn **conn, const struct local *l, const struct state *s,
+			bool pause)
+{
+	bool paused = pause && console_query(*conn, "PAUSE", now_ms() + PAUSE_MS, NULL,
+					     "reload");
+	struct pool_logins logins;
+	bool resumed;
+	int rc;
+
+	if (pause && !paused) {
+		/* the PAUSE still waits on CONN: cancel it from a fresh one */
+		console_close(*conn);
+		if (!(*conn = console_open(l, now_ms() + CONSOLE_MS, "reload")) ||
+		    !console_query(*conn, "RESUME", now_ms() + CONSOLE_MS, NULL, "reload"))
+			return EX_UNAVAILABLE;
+		log_warn("reload: transactions still running after %d s: reloading without "
+			 "PAUSE; new server logins may fail until a client logs in again",
+			 PAUSE_MS / 1000);
+	}
+	if (!console_query(*conn, "RELOAD", now_ms() + CONSOLE_MS, NULL, "reload")) {
+		log_error("reload: the new files are in place, but pgbouncer did not confirm "
+			  "RELOAD: it reads them at its next reload or start");
+		return EX_UNAVAILABLE;
+	}
+	logins_start(&logins, &s->cfg, l);
+	resumed = !paused || console_query(*conn, "RESUME", now_ms() + CONSOLE_MS, NULL, "reload");
+	if (!resumed)
+		log_error("reload: pgbouncer stays paused: run RESUME on its admin console");
+	rc = logins_finish(&logins, &s->cfg);
+	return resumed ? rc : EX_UNAVAILABLE;
+}
+
 /* Proven, compared, written, then RELOADed: every step that can fail comes
  * before the files change. */
-static int reload_steps(const struct options *o, struct state *s, struct pg_conn *conn,
+static int reload_steps(const struct options *o, struct state *s, struct pg_conn **conn,
 			const struct local *l)
 {
+	size_t len = 0;
+	char *old;
+	bool pause;
 	int rc;
 
 	if ((rc = validate(o, s)) || (rc = check_changes(s)) || (rc = login_phase(o, s))) {
 		log_error("reload: nothing was changed; pgbouncer goes on with its current files");
 		return rc;
 	}
-	if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)))
-		return rc;
-	if (!console_query(conn, "RELOAD", now_ms() + CONSOLE_MS, NULL, "reload")) {
-		log_error("reload: the new files are in place, but pgbouncer did not confirm "
-			  "RELOAD: it reads them at its next reload or start");
-		return EX_UNAVAILABLE;
+	old = read_text(s->plan.userlist.path, &len);
+	pause = secret_changes(s, old);
+	if (old) {
+		memset(old, 0, len);
+		free(old);
 	}
-	rc = login_through_pool(&s->cfg, l); /* first: before pgbouncer opens a server connection */
-	log_info("reload: pgbouncer %d.%d reloaded '%s'%s%s%s", s->pgbouncer_version / 100,
+	if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)) ||
+	    (rc = switch_files(conn, l, s, pause)))
+		return rc;
+	log_info("reload: pgbouncer %d.%d reloaded '%s'%s%s%s%s", s->pgbouncer_version / 100,
 		 s->pgbouncer_version % 100, s->plan.ini.path,
 		 s->plan.userlist.source ? " and '" : "",
 		 s->plan.userlist.source ? s->plan.userlist.path : "",
-		 s->plan.userlist.source ? "'" : "");
-	return rc;
+		 s->plan.userlist.source ? "'" : "", pause ? " (paused meanwhile)" : "");
+	return EX_OK;
 }
 
 int reload_run(const struct options *o, struct state *s)
@@ -247,7 +345,7 @@ int reload_run(const struct options *o, struct state *s)
 	if (!(conn = console_open(&l, now_ms() + CONSOLE_MS, "reload")))
 		return EX_UNAVAILABLE;
 	s->pgbouncer_version = console_version(conn, now_ms() + CONSOLE_MS, "reload");
-	rc = s->pgbouncer_version ? reload_steps(o, s, conn, &l) : EX_UNAVAILABLE;
+	rc = s->pgbouncer_version ? reload_steps(o, s, &conn, &l) : EX_UNAVAILABLE;
 	console_close(conn);
 	return rc;
 }
