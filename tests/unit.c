@@ -696,6 +696,8 @@ static void http_row(char **f, int n, int line)
 		CHECK(!strcmp(r.path, f[2]), "http.tsv:%d: path [%s], want [%s]", line, r.path, f[2]);
 	CHECK(http_head_end(head, strlen(head)) == strlen(head), "http.tsv:%d: head end", line);
 	free(head);
+}
+
 /* reload compares the forced user= of each database, old ini against new */
 static void db_user_case(const char *ini, const char *db, bool found, const char *user)
 {
