@@ -272,7 +272,7 @@ static int switch_files(struct pg_conn **conn, const struct local *l, const stru
 	bool paused = pause && console_query(*conn, "PAUSE", now_ms() + PAUSE_MS, NULL,
 					     "reload");
 	struct pool_logins logins;
-	bool resumed;
+	bool reloaded, resumed;
 	int rc;
 
 	if (pause && !paused) {
@@ -285,15 +285,18 @@ static int switch_files(struct pg_conn **conn, const struct local *l, const stru
 			 "PAUSE; new server logins may fail until a client logs in again",
 			 PAUSE_MS / 1000);
 	}
-	if (!console_query(*conn, "RELOAD", now_ms() + CONSOLE_MS, NULL, "reload")) {
+	reloaded = console_query(*conn, "RELOAD", now_ms() + CONSOLE_MS, NULL, "reload");
+	if (reloaded)
+		logins_start(&logins, &s->cfg, l);
+	/* whatever happened, never leave pgbouncer paused */
+	resumed = !paused || console_query(*conn, "RESUME", now_ms() + CONSOLE_MS, NULL, "reload");
+	if (!resumed)
+		log_error("reload: pgbouncer stays paused: run RESUME on its admin console");
+	if (!reloaded) {
 		log_error("reload: the new files are in place, but pgbouncer did not confirm "
 			  "RELOAD: it reads them at its next reload or start");
 		return EX_UNAVAILABLE;
 	}
-	logins_start(&logins, &s->cfg, l);
-	resumed = !paused || console_query(*conn, "RESUME", now_ms() + CONSOLE_MS, NULL, "reload");
-	if (!resumed)
-		log_error("reload: pgbouncer stays paused: run RESUME on its admin console");
 	rc = logins_finish(&logins, &s->cfg);
 	return resumed ? rc : EX_UNAVAILABLE;
 }
