@@ -13,6 +13,9 @@ enum command {
 	CMD_HEALTH,
 	CMD_CLIENT_URL,
 	CMD_METRICS,
+	CMD_RELOAD,
+	CMD_WATCH,
+	CMD_DRAIN,
 	CMD_HELP,
 	CMD_VERSION,
 	CMD_SETTINGS_DOC, /* hidden: the README settings table */
@@ -28,6 +31,9 @@ struct options {
 	bool deep;             /* health --deep */
 	bool userlist_plaintext; /* the password, not the server's secret, in userlist.txt */
 	const char *listen;    /* metrics --listen ADDR:PORT */
+	long drain_delay;      /* drain --delay: seconds of red readiness first */
+	long drain_timeout;    /* drain --timeout: seconds for the transactions */
+	long watch_interval;   /* watch --interval: seconds between polls */
 	char **command;        /* after --, NULL for the default */
 };
 

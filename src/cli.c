@@ -19,6 +19,7 @@ static const struct {
 	{"wait", CMD_WAIT},     {"check", CMD_CHECK},   {"health", CMD_HEALTH},
 	{"client-url", CMD_CLIENT_URL}, {"settings-doc", CMD_SETTINGS_DOC},
 	{"metrics", CMD_METRICS}, {"metrics-doc", CMD_METRICS_DOC},
+	{"reload", CMD_RELOAD}, {"watch", CMD_WATCH}, {"drain", CMD_DRAIN},
 };
 
 static int parse_timeout(const char *v, const char *from, long *out)
@@ -44,6 +45,7 @@ static void defaults(struct options *o)
 	o->user = (v = getenv("PGBOUNCER_RUN_USER")) && *v ? v : NULL;
 	o->wait_timeout = -1; /* not given: PGBOUNCER_WAIT_TIMEOUT, else 60 */
 	o->listen = (v = getenv("PGBOUNCER_METRICS_LISTEN")) && *v ? v : ":9127";
+	o->drain_delay = o->drain_timeout = o->watch_interval = -1; /* daytwo_defaults */
 }
 
 /* "--name value" or "--name=value"; advances *i past what it used.  An
@@ -88,6 +90,12 @@ static int parse_option(int argc, char **argv, int *i, struct options *o)
 		o->listen = v;
 	else if ((v = option_value(argc, argv, i, "--wait-timeout")))
 		return *v ? parse_timeout(v, "--wait-timeout", &o->wait_timeout) : EX_USAGE;
+	else if ((v = option_value(argc, argv, i, "--delay")))
+		return *v ? parse_timeout(v, "--delay", &o->drain_delay) : EX_USAGE;
+	else if ((v = option_value(argc, argv, i, "--timeout")))
+		return *v ? parse_timeout(v, "--timeout", &o->drain_timeout) : EX_USAGE;
+	else if ((v = option_value(argc, argv, i, "--interval")))
+		return *v ? parse_timeout(v, "--interval", &o->watch_interval) : EX_USAGE;
 	else {
 		log_error("unknown option \"%s\" (see --help)", a);
 		return EX_USAGE;
@@ -103,7 +111,9 @@ static int wait_timeout_from_env(struct options *o)
 
 	if (o->wait_timeout >= 0)
 		return EX_OK;
-	o->wait_timeout = 60;
+	/* reload proves the new login against a pgbouncer that is serving:
+	 * a short deadline, so a wrong password is not a minute of waiting */
+	o->wait_timeout = o->cmd == CMD_RELOAD || o->cmd == CMD_WATCH ? 10 : 60;
 	if (o->cmd == CMD_HELP || o->cmd == CMD_VERSION || o->cmd == CMD_SETTINGS_DOC || !t || !*t)
 		return EX_OK;
 	return parse_timeout(t, "PGBOUNCER_WAIT_TIMEOUT", &o->wait_timeout);
@@ -123,6 +133,36 @@ static int plaintext_from_env(struct options *o)
 		return EX_USAGE;
 	}
 	o->userlist_plaintext = b;
+	return EX_OK;
+}
+
+/* An option not given: its environment twin, else DFLT; read only by the
+ * command that uses it, so --help works whatever the others hold. */
+static int seconds_option(long *out, const char *env, long dflt, bool used)
+{
+	const char *t = getenv(env);
+
+	if (*out >= 0)
+		return EX_OK;
+	*out = dflt;
+	return used && t && *t ? parse_timeout(t, env, out) : EX_OK;
+}
+
+static int daytwo_defaults(struct options *o)
+{
+	int rc;
+
+	if ((rc = seconds_option(&o->drain_delay, "PGBOUNCER_DRAIN_DELAY", 5, o->cmd == CMD_DRAIN)) ||
+	    (rc = seconds_option(&o->drain_timeout, "PGBOUNCER_DRAIN_TIMEOUT", 20,
+				 o->cmd == CMD_DRAIN)))
+		return rc;
+	if ((rc = seconds_option(&o->watch_interval, "PGBOUNCER_WATCH_INTERVAL", 5,
+				 o->cmd == CMD_WATCH)))
+		return rc;
+	if (o->cmd == CMD_WATCH && o->watch_interval == 0) {
+		log_error("--interval must be at least 1 second");
+		return EX_USAGE;
+	}
 	return EX_OK;
 }
 
@@ -161,9 +201,9 @@ int cli_parse(int argc, char **argv, struct options *o)
 		log_error("client-url needs --host HOST: the name applications use for the pool");
 		return EX_USAGE;
 	}
-	if ((rc = plaintext_from_env(o)))
+	if ((rc = plaintext_from_env(o)) || (rc = wait_timeout_from_env(o)))
 		return rc;
-	return wait_timeout_from_env(o);
+	return daytwo_defaults(o);
 }
 
 void cli_help(void)
@@ -184,13 +224,30 @@ void cli_help(void)
 	       "  pgbouncer-entrypoint metrics [--listen ADDR:PORT]\n"
 	       "                                          Prometheus metrics of the local pgbouncer\n"
 	       "                                          [PGBOUNCER_METRICS_LISTEN] (:9127)\n"
+	       "  pgbouncer-entrypoint reload [OPTIONS]   re-read the environment and every _FILE,\n"
+	       "                                          validate, prove the login, replace the\n"
+	       "                                          files, RELOAD the running pgbouncer; on\n"
+	       "                                          any failure change nothing\n"
+	       "  pgbouncer-entrypoint watch [OPTIONS] [--interval S]\n"
+	       "                                          run reload whenever an input file changes\n"
+	       "                                          (sidecar); SIGTERM/SIGINT end it with 0\n"
+	       "  pgbouncer-entrypoint drain [OPTIONS] [--delay S] [--timeout S]\n"
+	       "                                          readiness red (health --deep), wait S,\n"
+	       "                                          let running transactions finish, stop\n"
+	       "                                          pgbouncer (preStop, before docker stop)\n"
 	       "  pgbouncer-entrypoint --help | --version\n\n"
 	       "Options (environment twin in brackets):\n"
 	       "  --config-dir DIR      where the files go [PGBOUNCER_CONFIG_DIR] (/etc/pgbouncer)\n"
 	       "  --user UID[:GID]      when root: owner of the files and identity of pgbouncer\n"
 	       "                        [PGBOUNCER_RUN_USER] (70:70)\n"
 	       "  --wait-timeout SECS   how long to wait for the upstream, 0 = do not wait\n"
-	       "                        [PGBOUNCER_WAIT_TIMEOUT] (60)\n"
+	       "                        [PGBOUNCER_WAIT_TIMEOUT] (60; reload and watch: 10)\n"
+	       "  --interval SECS       watch: poll this often besides inotify, and retry a\n"
+	       "                        failed reload [PGBOUNCER_WATCH_INTERVAL] (5)\n"
+	       "  --delay SECS          drain: readiness red this long before draining\n"
+	       "                        [PGBOUNCER_DRAIN_DELAY] (5)\n"
+	       "  --timeout SECS        drain: how long running transactions may take\n"
+	       "                        [PGBOUNCER_DRAIN_TIMEOUT] (20)\n"
 	       "  --userlist-plaintext  userlist.txt holds the password itself, not the server's\n"
 	       "                        SCRAM secret learned at login [PGBOUNCER_USERLIST_PLAINTEXT]\n\n"
 	       "Upstream:\n"
@@ -210,7 +267,8 @@ void cli_help(void)
 	}
 	printf("\nExit codes:\n"
 	       "  %d done   %d health: pgbouncer does not answer   %d usage\n"
-	       "  %d upstream not reachable before the deadline\n"
+	       "  %d upstream not reachable before the deadline; reload/drain: pgbouncer's\n"
+	       "     admin console does not answer; drain: still busy at --timeout\n"
 	       "  %d operating-system error: out of memory, privileges not dropped\n"
 	       "  %d cannot write the config   %d upstream refused the login\n"
 	       "  %d bad configuration   %d/%d COMMAND not executable / not found\n"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "deadline.h"
+#include "drain.h"
 #include "exitcodes.h"
 #include "local.h"
 #include "log.h"
@@ -57,6 +58,13 @@ int health_check(const struct config *c, const char *dir, bool deep)
 			log_error("health: pgbouncer does not answer on %s:%s", host, l.port);
 	} else {
 		log_error("health: pgbouncer has neither a Unix socket nor a TCP address");
+		return EX_UNAVAILABLE;
+	}
+	/* a drain has begun: readiness goes red so load balancers and Service
+	 * endpoints stop sending new clients, while liveness stays green */
+	if (ok && deep && drain_marked(dir)) {
+		log_error("health: pgbouncer is draining ('%s/%s' exists): not ready", dir,
+			  DRAIN_MARKER);
 		return EX_UNAVAILABLE;
 	}
 	if (ok && deep) {

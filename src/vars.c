@@ -21,6 +21,7 @@ const char *const other_vars[] = {
 	"PGBOUNCER_CONFIG_DIR",	  "PGBOUNCER_RUN_USER",	    "PGBOUNCER_WAIT_TIMEOUT",
 	"PGBOUNCER_USERLIST_PLAINTEXT", "POOL_SIZE",		  "CLIENT_ENCODING",	    "TIMEZONE",
 	"PGBOUNCER_METRICS_LISTEN",
+	"PGBOUNCER_DRAIN_DELAY",  "PGBOUNCER_DRAIN_TIMEOUT", "PGBOUNCER_WATCH_INTERVAL",
 };
 const size_t n_other_vars = sizeof(other_vars) / sizeof(other_vars[0]);
 

@@ -238,6 +238,73 @@ def test_db_host_naming_the_pool_itself_is_refused(net, db):
     assert "the pool would connect to itself" in logs.stderr
 
 
+def rot_query(net, host, password):
+    url = f"postgresql://rot:{password}@{host}:6432/rot"
+    return docker("run", "--rm", "--network", net, "--label", f"pgbe-test={TAG}", "--entrypoint",
+                  "psql", "pgbe-test-postgres:15", url, "-Atc", "select 1", check=False)
+
+
+def until_login(net, host, password, timeout=60):
+    """Seconds until a login with PASSWORD through HOST works (a client
+    container per try, so this over-states the time by its start-up)."""
+    t = time.monotonic()
+    while time.monotonic() - t < timeout:
+        if rot_query(net, host, password).stdout.strip() == "1":
+            return time.monotonic() - t
+        time.sleep(0.2)
+    raise AssertionError(f"no login with the new password through {host}")
+
+
+def test_day_two_in_containers_watch_sidecar_exec_reload_and_drain(net, db):
+    """The same commands as the Kubernetes manifest, on the Docker engine: a
+    watch sidecar sharing the pool's config, socket and secret volumes;
+    `docker exec ... reload`; `docker exec ... drain` ending the container
+    with 0."""
+    def sql(q):
+        docker("exec", f"db-{TAG}", "psql", "-X", "-q", "-h", "/tmp", "-U", "postgres", "-c", q)
+    sql("CREATE ROLE rot LOGIN PASSWORD 'rot-old'")
+    sql("CREATE DATABASE rot OWNER rot")
+    secrets = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-secret-"))
+    os.chmod(secrets, 0o755)
+
+    def put(pw):  # a new file renamed over the old one, as the kubelet does
+        (secrets / "password.new").write_text(pw)
+        os.chmod(secrets / "password.new", 0o644)
+        os.replace(secrets / "password.new", secrets / "password")
+    put("rot-old")
+    env = {"DB_HOST": "db", "DB_NAME": "rot", "DB_USER": "rot", "SERVER_TLS_SSLMODE": "disable",
+           "DB_PASSWORD_FILE": "/run/secrets/db/password"}
+    try:
+        pool = run_container(net, "pgbouncer-entrypoint:latest", name="pool-rot", env=env,
+                             opts=["-v", f"{secrets}:/run/secrets/db:ro", "-v", "/etc/pgbouncer",
+                                   "-v", "/tmp"])
+        until_login(net, "pool-rot", "rot-old")
+        watch = run_container(net, "pgbouncer-entrypoint:init", "watch", "--interval", "2",
+                              name="watch-rot", env=env, opts=["--volumes-from", pool])
+        time.sleep(1)
+        sql("ALTER ROLE rot PASSWORD 'rot-new'")
+        put("rot-new")
+        took = until_login(net, "pool-rot", "rot-new")
+        print(f"\nMEASURE docker watch sidecar: file change -> new login {took:.2f} s")
+        assert rot_query(net, "pool-rot", "rot-old").returncode != 0
+        docker("stop", "-t", "10", watch)
+        assert docker("inspect", "-f", "{{.State.ExitCode}}", watch).stdout.strip() == "0"
+        assert "reloaded" in docker("logs", watch).stderr
+        sql("ALTER ROLE rot PASSWORD 'rot-3'")
+        put("rot-3")
+        r = docker("exec", pool, "/pgbouncer-entrypoint", "reload", check=False)
+        assert r.returncode == 0, r.stderr
+        assert rot_query(net, "pool-rot", "rot-3").stdout.strip() == "1"
+        d = docker("exec", pool, "/pgbouncer-entrypoint", "drain", "--delay", "1", "--timeout",
+                   "20", check=False)
+        # pgbouncer is PID 1: when it exits the container ends, and docker
+        # exec may report the drain as killed (137) after it said so
+        assert d.returncode in (0, 137) and "pgbouncer has exited" in d.stderr, d.stderr
+        assert docker("wait", pool, timeout=30).stdout.strip() == "0"
+    finally:
+        shutil.rmtree(secrets, ignore_errors=True)
+
+
 COMPOSE = shutil.which("docker-compose")
 
 
@@ -256,7 +323,8 @@ def compose_project(tmp, files, env, name):
     ("docker-compose.init.yml", "web", {}),
     ("docker-compose.init.yml", "web", {"PGBOUNCER_IMAGE": "pgbe-test-debian-pgbouncer",
                                         "PGBOUNCER_BIN": "/usr/sbin/pgbouncer"}),
-], ids=["staging", "prod", "init", "init-debian-pgbouncer"])
+    ("docker-compose.watch.yml", "web", {}),
+], ids=["staging", "prod", "init", "init-debian-pgbouncer", "watch"])
 def test_compose_example_comes_up_and_serves(images, example, web, extra):
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-compose-"))
     shutil.copytree(ROOT / "compose-examples", tmp, dirs_exist_ok=True)
@@ -287,7 +355,8 @@ def test_compose_example_comes_up_and_serves(images, example, web, extra):
         logs = docker("logs", cid)
         assert code == 0 and "app|app" in logs.stdout, logs.stdout + logs.stderr + \
             sh(*cmd, "logs", cwd=tmp, check=False).stdout
-        if example != "docker-compose.staging.yml":  # staging publishes no port
+        # staging publishes no port; the watch example has no metrics service
+        if example not in ("docker-compose.staging.yml", "docker-compose.watch.yml"):
             # the metrics sidecar reads pgbouncer's socket from the shared volume
             url = f"http://127.0.0.1:{env['PGBOUNCER_METRICS_HOST_PORT']}/metrics"
             with urllib.request.urlopen(url, timeout=30) as r:

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "console.h"
 #include "env.h"
 #include "http.h"
 #include "log.h"
@@ -16,6 +17,7 @@
 #include "plan.h"
 #include "quote.h"
 #include "learn.h"
+#include "reload.h"
 #include "render.h"
 #include "scram_proto.h"
 #include "secret.h"
@@ -708,6 +710,35 @@ static void http_row(char **f, int n, int line)
 	free(head);
 }
 
+/* reload compares the forced user= of each database, old ini against new */
+static void db_user_case(const char *ini, const char *db, bool found, const char *user)
+{
+	struct buf b;
+	bool f;
+
+	buf_init(&b);
+	f = ini_db_user(ini, db, &b);
+	CHECK(f == found && (!found || !strcmp(buf_str(&b), user)), "ini_db_user(%s): %d \"%s\"",
+	      db, f, buf_str(&b) ? buf_str(&b) : "");
+	buf_free(&b);
+}
+
+static void test_reload_parsing(void)
+{
+	const char *ini = "[databases]\napp = host='h' port='5432' dbname='app'\n"
+			  "forced = host='h' user='o''k' password='a b'\n"
+			  "bare=host=h user=plain\n[pgbouncer]\nuser = notadb\n";
+
+	db_user_case(ini, "app", true, "");
+	db_user_case(ini, "forced", true, "o'k");
+	db_user_case(ini, "bare", true, "plain");
+	db_user_case(ini, "ap", false, "");
+	db_user_case(ini, "user", false, "");
+	CHECK(console_version_number("PgBouncer 1.18.0") == 118, "version 1.18.0");
+	CHECK(console_version_number("PgBouncer 1.24.1 libevent 2.1.12") == 124, "version 1.24.1");
+	CHECK(console_version_number("PgBouncer x") == 0, "version garbage");
+}
+
 int main(int argc, char **argv)
 {
 	datadir = argc > 1 ? argv[1] : "tests/data";
@@ -729,6 +760,7 @@ int main(int argc, char **argv)
 	test_scram_wellformed();
 	each_row("forms.tsv", form_row);
 	each_row("http.tsv", http_row);
+	test_reload_parsing();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,49 @@
+/* The phases `run` goes through, shared by every command that renders:
+ * run, render, init, check, and reload (which runs them again against a
+ * live pgbouncer).  One code path, so whatever `run` learns on its way
+ * (validation, the login proof, how the userlist is written) `reload`
+ * learns too. */
+#ifndef PGBE_PIPELINE_H
+#define PGBE_PIPELINE_H
+
+#include <stdbool.h>
+
+#include "cli.h"
+#include "config.h"
+#include "env.h"
+#include "plan.h"
+#include "privs.h"
+
+/* Everything a command builds on its way; freed by state_free. */
+struct state {
+	struct runas runas;
+	struct env env;
+	struct config cfg;
+	struct plan plan;
+	int pgbouncer_version; /* reload: the running pgbouncer's, as 124 for 1.24 */
+};
+
+/* Does CMD render and write pgbouncer.ini and userlist.txt? */
+bool writes_files(enum command cmd);
+
+/* COMMAND, or the default: pgbouncer CONFIG_DIR/pgbouncer.ini */
+char **command_of(const struct options *o);
+
+/* The environment, with every <NAME>_FILE read (as the caller: root reads
+ * secrets that only root may read), validated into the model. */
+int load_model(const struct options *o, struct state *s);
+
+/* Everything `run` checks before writing, and nothing it writes. */
+int validate(const struct options *o, struct state *s);
+
+/* A real login to every upstream before --wait-timeout (the wait command). */
+int wait_phase(const struct options *o, const struct state *s);
+
+/* run, init and reload log in before writing: the wait, and the server's
+ * SCRAM secret for userlist.txt, so no plaintext password is ever at rest
+ * where the secret serves (issue 10).  render logs in nowhere. */
+int login_phase(const struct options *o, struct state *s);
+
+void state_free(struct state *s);
+
+#endif

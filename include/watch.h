@@ -1,0 +1,14 @@
+/* `watch`: a sidecar that runs reload whenever an input changes. */
+#ifndef PGBE_WATCH_H
+#define PGBE_WATCH_H
+
+#include "cli.h"
+
+/* One reload with options O, in a child process; returns its status. */
+typedef int (*watch_reload_fn)(const struct options *o);
+
+/* Until SIGTERM or SIGINT (then EX_OK).  Inputs: every <NAME>_FILE target,
+ * the templates and the user's own files in the config directory. */
+int watch_run(const struct options *o, watch_reload_fn reload);
+
+#endif

@@ -1,0 +1,115 @@
+#include "pipeline.h"
+
+#include <stdio.h>
+
+#include "exitcodes.h"
+#include "fileio.h"
+#include "launch.h"
+#include "learn.h"
+#include "log.h"
+#include "unknown.h"
+#include "userlist_form.h"
+#include "vars.h"
+#include "wait.h"
+
+extern char **environ;
+
+bool writes_files(enum command cmd)
+{
+	return cmd == CMD_RUN || cmd == CMD_RENDER || cmd == CMD_INIT || cmd == CMD_CHECK ||
+	       cmd == CMD_RELOAD;
+}
+
+char **command_of(const struct options *o)
+{
+	static char ini[4096];
+	static char *dflt[] = {"pgbouncer", ini, NULL};
+
+	snprintf(ini, sizeof(ini), "%s/pgbouncer.ini", o->config_dir);
+	return o->command ? o->command : dflt;
+}
+
+int load_model(const struct options *o, struct state *s)
+{
+	bool need_upstream;
+	int rc;
+
+	if ((rc = env_load(&s->env, (const char *const *)environ, file_read, vars_file_capable)) ||
+	    (rc = unknown_check(&s->env)))
+		return rc;
+	/* a user's own pgbouncer.ini or template makes the upstream optional;
+	 * health --deep needs only the user and password of the upstream */
+	plan_probe(&s->plan, o->config_dir);
+	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini
+					      : o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
+	return config_build(&s->cfg, &s->env, o->config_dir, need_upstream);
+}
+
+/* The pgbouncer the files are for: the one `run` will exec, or (reload)
+ * the one that answers on the admin console.  *VERSION 0 checks nothing. */
+static int target_version(const struct options *o, const struct state *s, int *version)
+{
+	/* the probe gets 5 s, or the wait's timeout when that is shorter */
+	long probe_ms = o->wait_timeout > 0 && o->wait_timeout < 5 ? o->wait_timeout * 1000 : 5000;
+
+	*version = 0;
+	if (o->cmd == CMD_RELOAD)
+		*version = s->pgbouncer_version;
+	else if (o->cmd == CMD_RUN || o->cmd == CMD_CHECK)
+		return launch_pgbouncer_version(command_of(o), environ, &s->runas, probe_ms,
+						version);
+	return EX_OK;
+}
+
+int validate(const struct options *o, struct state *s)
+{
+	int rc, version;
+
+	if ((rc = plan_build(&s->plan, &s->cfg, &s->env, o->cmd == CMD_CHECK)))
+		return rc;
+	/* a setting newer than the pgbouncer that will run is fatal to it at
+	 * startup: say so now, naming the variable, before anything is written */
+	if (!s->plan.user_ini && ((rc = target_version(o, s, &version)) ||
+				  (rc = config_check_version(&s->cfg, version))))
+		return rc;
+	return plan_check_supplied(&s->plan, &s->runas);
+}
+
+int wait_phase(const struct options *o, const struct state *s)
+{
+	int rc;
+
+	if ((rc = wait_check_not_self(&s->cfg)))
+		return rc;
+	if (o->wait_timeout == 0 || s->cfg.nup == 0) {
+		if (s->cfg.nup == 0)
+			log_info("no upstream in the environment: not waiting");
+		return EX_OK;
+	}
+	wait_install_signals();
+	rc = wait_upstreams(&s->cfg, s->plan.userlist_md5, o->wait_timeout);
+	wait_restore_signals();
+	return rc;
+}
+
+int login_phase(const struct options *o, struct state *s)
+{
+	static struct learned learned;
+	int rc;
+
+	if (o->cmd == CMD_RENDER) {
+		userlist_note_render(&s->plan);
+		return EX_OK;
+	}
+	if ((rc = learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout,
+			      !o->userlist_plaintext, &s->runas, &learned)))
+		return rc;
+	return userlist_apply(&s->plan, &s->cfg, &learned, o->userlist_plaintext);
+}
+
+void state_free(struct state *s)
+{
+	plan_free(&s->plan);
+	config_free(&s->cfg);
+	env_free(&s->env);
+}
