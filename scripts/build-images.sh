@@ -20,7 +20,9 @@ cd "$top"
 out=build/oci
 ca=/etc/ssl/certs/ca-certificates.crt
 [ -f "$ca" ] || { echo "build-images: $ca missing (Debian's ca-certificates)" >&2; exit 1; }
-source_url=$(git remote get-url origin 2>/dev/null || echo pgbouncer-entrypoint)
+# the project's address, not the local clone's origin (a path or a mirror
+# would make every checkout's images differ); the release job passes its own
+source_url=${PGBE_SOURCE_URL:-https://github.com/pgbouncer-entrypoint/pgbouncer-entrypoint}
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 native=$(dpkg --print-architecture)

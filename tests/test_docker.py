@@ -278,8 +278,9 @@ def compose_example_serves(example, web, extra, image, override=None):
     try:
         # the URL applications use, as the example's comment says to get it
         svc = "pgbouncer-init" if "init" in example else pool
+        # (the last line: compose prints its pull progress first)
         url = sh(*cmd, "run", "--rm", "--no-deps", svc, "client-url", "--host", pool,
-                 cwd=tmp).stdout.strip()
+                 cwd=tmp).stdout.strip().splitlines()[-1]
         assert url.startswith("postgresql://app:p%40ss%3Aw%2Frd")
         env["DATABASE_URL"] = url.replace("$", "$$")
         cmd = compose_project(tmp, files, env, name)
