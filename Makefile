@@ -10,20 +10,38 @@
 #                   and SIGTERM against faulty upstreams: one table,
 #                   bench/results.md
 #   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS in all
-#   make image      the FROM scratch images on the local Docker engine
+#   make image      the FROM scratch images, linux/amd64 + linux/arm64 (OCI
+#                   indexes in build/oci/), the native one on the local engine
+#   make push REGISTRY=host[:port]/path [TAG=...]   publish both images
+#   make ARCH=arm64 the same program cross-built for aarch64 into build/arm64/
 #
 # Dependencies (OpenSSL, libpq) are built once from Debian's source packages
-# into build/deps-<flavour> by scripts/build-deps.sh.
+# into build/deps-<flavour> (arm64: build/deps-musl-arm64) by
+# scripts/build-deps.sh.
 
 VERSION := $(shell sed -n 's/.*PGBE_VERSION "\(.*\)"/\1/p' include/version.h)
 
 FLAVOUR ?= musl
+ARCH ?= amd64
+STRIP := strip
 ifeq ($(FLAVOUR),musl)
+ifeq ($(ARCH),arm64)
+CC := scripts/aarch64-musl-gcc
+DEPS := build/deps-musl-arm64
+OUT := build/arm64
+STRIP := aarch64-linux-gnu-strip
+else
 CC := musl-gcc
-DEPS := build/deps-musl
+DEPS := build/deps-musl-amd64
 OUT := build
-LDSTATIC := -static
+endif
+# one section per function: the static link keeps only what is called
+LDSTATIC := -static -Wl,--gc-sections
+SECTIONS := -ffunction-sections -fdata-sections
 HARDEN := -fstack-protector-strong
+# musl has no run-time version call: --version reports the musl-dev package
+# the binary was linked against
+MUSL_VERSION := $(shell dpkg-query -W -f='$${Version}' musl-dev:$(ARCH) 2>/dev/null)
 else
 CC := gcc
 DEPS := build/deps-host
@@ -36,8 +54,10 @@ endif
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes
 CFLAGS ?= -O2
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers
-ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN) $(CFLAGS)
+CPPFLAGS := -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers \
+	-DPGBE_MUSL_VERSION='"$(MUSL_VERSION)"'
+# no build directory in the binary: the same commit gives the same bytes
+ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN) $(SECTIONS) -ffile-prefix-map=$(CURDIR)/= $(CFLAGS)
 LIBS := -L$(DEPS)/lib -lpq -lpgcommon -lpgport -lssl -lcrypto
 
 SRC := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -46,26 +66,46 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: all deps test unit demo san bench fuzz fuzz-build image dockerfile readme-settings format clean distclean
+.PHONY: all deps test unit demo san bench fuzz fuzz-build image push arm64 tools dockerfile \
+	readme-settings format clean distclean
 all: $(BIN)
 
 # A static pgbouncer (newest that Debian's stable source packages offer),
 # linked against the same static OpenSSL, for the pgbouncer image.
 PGBOUNCER_BIN := $(OUT)/pgbouncer
 $(PGBOUNCER_BIN): scripts/build-deps.sh | $(DEPS)/.libpq.done
-	scripts/build-deps.sh $(DEPS) $(CC) pgbouncer
+	scripts/build-deps.sh $(DEPS) $(notdir $(CC)) pgbouncer
 	cp $(DEPS)/bin/pgbouncer $@
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
 
-# The two FROM scratch images (see docker/): pgbouncer-entrypoint:latest and
-# pgbouncer-entrypoint:init, plus version tags.
-image: $(BIN) $(PGBOUNCER_BIN)
+# The same three binaries cross-built for aarch64 (build/arm64/), for the
+# arm64 images; their own dependency cache is build/deps-musl-arm64.
+ARM64_BINS := build/arm64/pgbouncer-entrypoint build/arm64/unit-tests build/arm64/pgbouncer
+arm64:
+	$(MAKE) ARCH=arm64 $(ARM64_BINS)
+
+# crane and actionlint at pinned versions, built into build/tools
+tools:
+	scripts/install-tools.sh
+
+# The two FROM scratch images for linux/amd64 and linux/arm64 as OCI layouts
+# with an index each (build/oci/pgbouncer, build/oci/init), reproducible from
+# the commit; the native platform's images are loaded as
+# pgbouncer-entrypoint:latest and :init, plus version tags.
+image: $(BIN) $(PGBOUNCER_BIN) arm64
 	scripts/build-images.sh $(VERSION)
+
+# make push REGISTRY=host[:port]/path [TAG=...]: both images, with their
+# indexes, as REGISTRY/pgbouncer-entrypoint:TAG and :TAG-init (TAG defaults
+# to the version, which also moves :latest and :init).
+push: image tools
+	scripts/push-images.sh "$(REGISTRY)" "$(VERSION)" $(TAG)
 
 deps: $(DEPS)/.libpq.done
 $(DEPS)/.libpq.done:
 	scripts/install-build-packages.sh
-	scripts/build-deps.sh $(DEPS) $(CC)
+	$(if $(filter arm64,$(ARCH)),scripts/install-arm64-packages.sh)
+	scripts/build-deps.sh $(DEPS) $(notdir $(CC))
 
 $(OUT)/obj/%.o: src/%.c $(HDR) | $(DEPS)/.libpq.done
 	@mkdir -p $(dir $@)
@@ -74,7 +114,7 @@ $(OUT)/obj/%.o: src/%.c $(HDR) | $(DEPS)/.libpq.done
 $(BIN): $(OBJ) $(OUT)/obj/main.o
 	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBS)
 ifeq ($(FLAVOUR),musl)
-	strip $@
+	$(STRIP) $@
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
 endif
 
@@ -84,7 +124,7 @@ $(UNIT): tests/unit.c $(OBJ)
 unit: $(UNIT)
 	$(UNIT) tests/data
 
-test: $(BIN) $(UNIT) $(PGBOUNCER_BIN)
+test: $(BIN) $(UNIT) $(PGBOUNCER_BIN) arm64 tools
 	scripts/install-test-packages.sh
 	tests/run
 
@@ -172,7 +212,7 @@ $(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz_%.o $(FUZZ_OBJ)
 		-lpq -lpgcommon -lpgport -lssl -lcrypto -lpthread
 
 clean:
-	rm -rf build/obj build/host build/fuzz build/pgbouncer-entrypoint build/unit-tests
+	rm -rf build/obj build/host build/fuzz build/arm64 build/pgbouncer-entrypoint build/unit-tests
 
 distclean:
 	rm -rf build

@@ -13,6 +13,6 @@ RUN apt-get update \
 WORKDIR /src
 # Dependencies first, in their own layer: rebuilt only when the script changes.
 COPY scripts/build-deps.sh /src/scripts/
-RUN scripts/build-deps.sh build/deps-musl musl-gcc pgbouncer
+RUN scripts/build-deps.sh build/deps-musl-amd64 musl-gcc pgbouncer
 COPY . /src
 RUN make build/pgbouncer-entrypoint build/pgbouncer && scripts/stage-rootfs.sh /out

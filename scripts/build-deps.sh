@@ -7,16 +7,41 @@
 # With "pgbouncer": also libevent and pgbouncer, the newest versions that the
 # current stable release offers, linked into PREFIX/bin/pgbouncer.
 # PREFIX is e.g. build/deps-musl; CC is musl-gcc for what ships, gcc for the
-# sanitizer host build.  A stamp file per library makes a second run a no-op.
+# sanitizer host build, scripts/aarch64-musl-gcc for the arm64 cross build
+# (build/deps-musl-arm64).  A stamp file per library makes a second run a no-op.
+#
+# Every prefix builds from the same source packages: the version first chosen
+# for a package is pinned in build/src/pins, so an architecture built later
+# does not pick up a newer upload.  PREFIX/components records what was built
+# (name, Debian source package, version, tarball, sha256, license) for the SBOM.
 set -euo pipefail
 
 prefix=$(realpath -m "$1")
 cc=$2
+# the cross compiler wrapper (scripts/aarch64-musl-gcc) by name: OpenSSL
+# records the compiler it was built with, and no path should be in there
+PATH="$(cd "$(dirname "$0")" && pwd):$PATH"
 what=${3:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
 dl="$top/build/src"            # downloaded source packages, shared by all prefixes
+pins="$dl/pins"
 work="$prefix/work"
 jobs=$(nproc 2>/dev/null || echo 2)
+# the target: musl-gcc and gcc say x86_64-linux-gnu, the cross wrapper
+# aarch64-linux-gnu; a cross build tells configure its --host and uses the
+# cross binutils
+host=$($cc -dumpmachine)
+build=$(gcc -dumpmachine)
+cross=()
+tool=
+if [ "$host" != "$build" ]; then
+	cross=(--host="$host")
+	tool="$host-"
+	export AR="${tool}ar" RANLIB="${tool}ranlib"
+fi
+# no build directory in the binaries: the same sources give the same bytes
+# wherever they are built
+nopath="-ffile-prefix-map=$prefix/work="
 
 log() { printf 'build-deps: %s\n' "$*" >&2; }
 
@@ -80,19 +105,21 @@ candidates() {
 fetch() {
 	local pkg=$1 v upver f
 	mkdir -p "$dl"
-	for v in $(candidates "$pkg" "$2"); do
+	for v in $(pinned "$pkg") $(candidates "$pkg" "$2"); do
 		upver=${v#*:}
 		upver=${upver%-*}
 		# A version counts only when its .dsc and upstream tarball are both
 		# here: a failed download can leave one without the other.
 		f=$(ls "$dl/${pkg}_${upver}".orig.tar.* 2>/dev/null | grep -v '\.asc$' | head -1 || true)
 		if [ -n "$f" ] && [ -f "$dl/${pkg}_${v#*:}.dsc" ]; then
+			pin "$pkg" "$v"
 			echo "$f"
 			return 0
 		fi
 		log "downloading $pkg $v"
 		if (cd "$dl" && apt-get "${apt_opts[@]}" source --download-only -qq "$pkg=$v" >/dev/null 2>&1); then
 			f=$(ls "$dl/${pkg}_${upver}".orig.tar.* | grep -v '\.asc$' | head -1)
+			pin "$pkg" "$v"
 			echo "$f"
 			return 0
 		fi
@@ -100,6 +127,29 @@ fetch() {
 	done
 	log "no version of $pkg could be downloaded"
 	exit 1
+}
+
+pinned() { [ -f "$pins" ] && awk -v p="$1" '$1 == p { print $2 }' "$pins" || true; }
+# pin PACKAGE VERSION: the version used; it changes only when the pinned
+# one can no longer be had
+pin() {
+	[ "$(pinned "$1")" = "$2" ] && return 0
+	{ [ -f "$pins" ] && awk -v p="$1" '$1 != p' "$pins"; echo "$1 $2"; } >"$pins.new"
+	mv "$pins.new" "$pins"
+}
+
+# record NAME PACKAGE SUITE-REGEX LICENSE: the component's line in
+# PREFIX/components.  A prefix built before records existed gets the version
+# its unpacked tree shows (fetch finds it on disk and pins it).
+record() {
+	local name=$1 pkg=$2 f v
+	f=$(fetch "$pkg" "$3") || exit 1
+	v=$(pinned "$pkg")
+	touch "$prefix/components"
+	awk -v n="$name" '$1 != n' "$prefix/components" >"$prefix/components.new"
+	printf '%s %s %s %s %s %s\n' "$name" "$pkg" "$v" "$(basename "$f")" \
+		"$(sha256sum <"$f" | cut -d' ' -f1)" "$4" >>"$prefix/components.new"
+	mv "$prefix/components.new" "$prefix/components"
 }
 
 # begin NAME PACKAGE SUITE-REGEX: false when NAME is built already; else
@@ -122,20 +172,36 @@ kernel_headers() {
 	mkdir -p "$kh"
 	ln -sfn /usr/include/linux "$kh/linux"
 	ln -sfn /usr/include/asm-generic "$kh/asm-generic"
-	ln -sfn "/usr/include/$(gcc -dumpmachine)/asm" "$kh/asm"
+	ln -sfn "/usr/include/$host/asm" "$kh/asm"
 	echo "$kh"
 }
 
+# Size: every library is compiled with one section per function and object,
+# so the final links (-Wl,--gc-sections) drop what nothing calls; OpenSSL
+# leaves out the algorithms and protocols that neither PostgreSQL nor
+# pgbouncer negotiate (its default provider would otherwise link them all).
+sections="-ffunction-sections -fdata-sections"
+openssl_unused=(no-idea no-mdc2 no-rc2 no-rc4 no-rc5 no-md4 no-bf no-cast no-camellia
+	no-aria no-seed no-sm2 no-sm3 no-sm4 no-whirlpool no-gost no-ec2m no-srp no-dtls
+	no-srtp no-sctp no-ct no-ts no-nextprotoneg no-rfc3779 no-filenames)
+
+# Nothing of this machine's paths ends up in the binaries: the libraries are
+# configured for /usr/local (never used: static, no modules) and copied here
+# by hand, and the kernel headers are named relative to the source tree.
 build_openssl() {
 	begin openssl openssl "$codename" || return 0
 	(
 		cd "$work/openssl"
-		CC="$cc" ./Configure linux-x86_64 --prefix="$prefix" --libdir=lib \
+		CC="$cc" ./Configure "linux-${host%%-*}" --prefix=/usr/local --libdir=lib \
 			--openssldir=/etc/ssl no-shared no-tests no-engine no-dso \
 			no-async no-comp no-afalgeng no-legacy no-ssl3 \
-			no-weak-ssl-ciphers -isystem "$kh" >/dev/null
+			no-weak-ssl-ciphers "${openssl_unused[@]}" \
+			-isystem../../kernel-headers $sections >/dev/null
 		make -j"$jobs" build_libs >/dev/null
-		make install_dev >/dev/null
+		mkdir -p "$prefix/lib" "$prefix/include"
+		cp libssl.a libcrypto.a "$prefix/lib/"
+		rm -rf "$prefix/include/openssl"
+		cp -r include/openssl "$prefix/include/"
 	)
 	touch "$prefix/.openssl.done"
 }
@@ -144,10 +210,12 @@ build_libpq() {
 	begin libpq postgresql-15 "$codename" || return 0
 	(
 		cd "$work/libpq"
-		./configure CC="$cc" CFLAGS="-O2 -isystem $kh" \
+		# sysconfdir: where libpq looks for pg_service.conf (Debian's place)
+		./configure "${cross[@]}" CC="$cc" CFLAGS="-O2 -isystem $kh $nopath $sections" \
 			CPPFLAGS="-I$prefix/include" LDFLAGS="-L$prefix/lib" \
 			LIBS="-lssl -lcrypto" \
-			--prefix="$prefix" --with-ssl=openssl --without-readline \
+			--prefix=/usr/local --sysconfdir=/etc/postgresql-common \
+			--with-ssl=openssl --without-readline \
 			--without-zlib --without-icu --without-gssapi --without-ldap \
 			--without-lz4 --without-zstd >/dev/null
 		make -C src/backend generated-headers >/dev/null
@@ -167,9 +235,9 @@ build_libevent() {
 	begin libevent libevent "." || return 0
 	(
 		cd "$work/libevent"
-		CC="$cc" ./configure --prefix="$prefix" --disable-shared --enable-static \
+		CC="$cc" ./configure "${cross[@]}" --prefix="$prefix" --disable-shared --enable-static \
 			--disable-openssl --disable-samples --disable-libevent-regress \
-			--disable-debug-mode CFLAGS="-O2 -isystem $kh" >/dev/null
+			--disable-debug-mode CFLAGS="-O2 -isystem $kh $nopath $sections" >/dev/null
 		make -j"$jobs" >/dev/null 2>&1
 		make install >/dev/null 2>&1
 	)
@@ -195,7 +263,7 @@ build_mimalloc() {
 	(
 		cd "$work/mimalloc"
 		mkdir -p "$prefix/lib"
-		"$cc" -O2 -DNDEBUG -DMI_MALLOC_OVERRIDE -Iinclude -isystem "$kh" \
+		"$cc" -O2 -DNDEBUG -DMI_MALLOC_OVERRIDE -Iinclude -isystem "$kh" $nopath $sections \
 			-c src/static.c -o "$malloc_obj"
 	)
 	touch "$prefix/.mimalloc.done"
@@ -208,24 +276,30 @@ build_pgbouncer() {
 	begin "pgbouncer${malloc_obj:++mimalloc}" pgbouncer "." || return 0
 	(
 		cd "$work/pgbouncer${malloc_obj:++mimalloc}"
-		./configure CC="$cc" CFLAGS="-O2 -isystem $kh" LDFLAGS="-static $malloc_obj" \
+		./configure "${cross[@]}" CC="$cc" CFLAGS="-O2 -isystem $kh $nopath $sections" \
+			LDFLAGS="-static -Wl,--gc-sections $malloc_obj" \
 			LIBEVENT_CFLAGS="-I$prefix/include" LIBEVENT_LIBS="-L$prefix/lib -levent" \
 			--with-openssl="$prefix" --without-cares --without-pam \
-			--without-systemd --prefix="$prefix" >/dev/null
+			--without-systemd --prefix=/usr >/dev/null
 		make -j"$jobs" >/dev/null
 		mkdir -p "$prefix/bin"
 		cp pgbouncer "$prefix/bin/pgbouncer"
-		strip "$prefix/bin/pgbouncer"
+		"${tool}strip" "$prefix/bin/pgbouncer"
 	)
 	touch "$prefix/.pgbouncer${malloc_obj:++mimalloc}.done"
 }
 
 apt_setup
 build_openssl
+record openssl openssl "$codename" "Apache-2.0"
 build_libpq
+record libpq postgresql-15 "$codename" "PostgreSQL"
 if [ "$what" = pgbouncer ]; then
 	build_libevent
+	record libevent libevent "." "BSD-3-Clause"
 	build_mimalloc
+	[ -z "$malloc_obj" ] || record mimalloc mimalloc "$codename" "MIT"
 	build_pgbouncer
+	record pgbouncer pgbouncer "." "ISC"
 fi
 log "dependencies ready in $prefix"

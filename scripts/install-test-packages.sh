@@ -5,10 +5,13 @@
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-yaml openssl file
 	util-linux mount valgrind clang-format prometheus)
-command -v docker >/dev/null && pkgs+=(docker-compose)
+# the registry tier pushes to and pulls from Debian's Distribution registry
+command -v docker >/dev/null && pkgs+=(docker-compose docker-registry)
 "$(dirname "$0")/ensure-packages.sh" "${pkgs[@]}"
-# Debian's packages start a cluster, a pgbouncer and a Prometheus service; the
-# tests start their own pgbouncer and PostgreSQL and only use promtool.
+# Debian's packages start a cluster, a pgbouncer, a Prometheus and a registry
+# service; the tests start their own pgbouncer, PostgreSQL and registry and
+# only use promtool.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-	systemctl stop pgbouncer postgresql prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+	systemctl stop pgbouncer postgresql prometheus prometheus-node-exporter docker-registry \
+		>/dev/null 2>&1 || true
 fi

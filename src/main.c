@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "about.h"
 #include "cli.h"
 #include "config.h"
 #include "drain.h"
@@ -41,7 +42,7 @@ static int print_info(enum command cmd)
 	if (cmd == CMD_HELP)
 		cli_help();
 	else if (cmd == CMD_VERSION)
-		printf("pgbouncer-entrypoint %s\n", PGBE_VERSION);
+		about_versions(stdout);
 	else if (cmd == CMD_METRICS_DOC)
 		metrics_doc();
 	else

@@ -316,19 +316,20 @@ def compose_project(tmp, files, env, name):
     return base
 
 
-@pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
-@pytest.mark.parametrize("example,web,extra", [
-    ("docker-compose.staging.yml", "web-test", {}),
-    ("docker-compose.prod.yml", "web", {}),
-    ("docker-compose.init.yml", "web", {}),
-    ("docker-compose.init.yml", "web", {"PGBOUNCER_IMAGE": "pgbe-test-debian-pgbouncer",
-                                        "PGBOUNCER_BIN": "/usr/sbin/pgbouncer"}),
-    ("docker-compose.watch.yml", "web", {}),
-], ids=["staging", "prod", "init", "init-debian-pgbouncer", "watch"])
-def test_compose_example_comes_up_and_serves(images, example, web, extra):
+LOCAL_IMAGES = "pgbouncer-entrypoint"  # PGBE_IMAGE for what `make image` loaded
+
+
+def compose_example_serves(example, web, extra, image, override=None):
+    """Bring EXAMPLE up (plus the test database) with PGBE_IMAGE=IMAGE, get the
+    client URL the way its comment says, and check that the web service's
+    query through the pool answers."""
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-compose-"))
     shutil.copytree(ROOT / "compose-examples", tmp, dirs_exist_ok=True)
     shutil.copy(ROOT / "tests/docker/compose.db.yml", tmp)
+    files = [tmp / example, tmp / "compose.db.yml"]
+    if override:
+        (tmp / "override.yml").write_text(override)
+        files.append(tmp / "override.yml")
     secret = tmp / "secrets" / "db_password.txt"
     secret.write_text(PASSWORD)
     os.chmod(secret, 0o644)
@@ -337,18 +338,19 @@ def test_compose_example_comes_up_and_serves(images, example, web, extra):
     env = {"DB_HOST": "db", "DB_PORT": "5432", "DB_NAME": "app", "DB_USER": "app",
            "DB_SSLMODE": "disable", "WEB_IMAGE": "pgbe-test-postgres:15",
            "PGBOUNCER_HOST_PORT": str(free_port()), "DATABASE_URL": "unset",
-           "PGBOUNCER_METRICS_HOST_PORT": str(free_port())}
+           "PGBOUNCER_METRICS_HOST_PORT": str(free_port()), "PGBE_IMAGE": image}
     env.update(extra)
-    name = f"pgbe{TAG}{example.split('.')[1]}{len(extra)}"
-    cmd = compose_project(tmp, [tmp / example, tmp / "compose.db.yml"], env, name)
+    name = f"pgbe{TAG}{example.split('.')[1]}{len(extra)}{uuid.uuid4().hex[:4]}"
+    cmd = compose_project(tmp, files, env, name)
     try:
         # the URL applications use, as the example's comment says to get it
         svc = "pgbouncer-init" if "init" in example else pool
+        # (the last line: compose prints its pull progress first)
         url = sh(*cmd, "run", "--rm", "--no-deps", svc, "client-url", "--host", pool,
-                 cwd=tmp).stdout.strip()
+                 cwd=tmp).stdout.strip().splitlines()[-1]
         assert url.startswith("postgresql://app:p%40ss%3Aw%2Frd")
         env["DATABASE_URL"] = url.replace("$", "$$")
-        cmd = compose_project(tmp, [tmp / example, tmp / "compose.db.yml"], env, name)
+        cmd = compose_project(tmp, files, env, name)
         sh(*cmd, "up", "-d", cwd=tmp, timeout=300)
         cid = sh(*cmd, "ps", "-q", web, cwd=tmp).stdout.strip()
         code = int(docker("wait", cid, timeout=180).stdout.strip())
@@ -367,6 +369,26 @@ def test_compose_example_comes_up_and_serves(images, example, web, extra):
     finally:
         sh(*cmd, "down", "-v", "--remove-orphans", cwd=tmp, check=False)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+COMPOSE_EXAMPLES = [("docker-compose.staging.yml", "web-test"),
+                    ("docker-compose.prod.yml", "web"),
+                    ("docker-compose.init.yml", "web"),
+                    ("docker-compose.watch.yml", "web")]
+
+
+@pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
+@pytest.mark.parametrize("example,web", COMPOSE_EXAMPLES, ids=["staging", "prod", "init", "watch"])
+def test_compose_example_comes_up_and_serves(images, example, web):
+    compose_example_serves(example, web, {}, LOCAL_IMAGES)
+
+
+@pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
+def test_compose_init_example_feeds_a_stock_debian_pgbouncer(images):
+    compose_example_serves("docker-compose.init.yml", "web",
+                           {"PGBOUNCER_BIN": "/usr/sbin/pgbouncer"}, LOCAL_IMAGES,
+                           override="version: \"3.8\"\nservices:\n  pgbouncer:\n"
+                                    "    image: pgbe-test-debian-pgbouncer\n")
 
 
 def test_dockerfile_builder_stage_builds_the_same_images(images):

@@ -1,0 +1,214 @@
+"""Registry tier: `make push` to a real registry (Debian's docker-registry, the
+CNCF Distribution registry, on a loopback port with its own storage), the
+local images removed, and everything a user does pulls from it: the compose
+examples, the multi-platform index, and the arm64 image run under
+qemu-aarch64-static against the loopback PostgreSQL.
+Skipped, loudly, without a Docker engine (see test_docker.py)."""
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, as_run_user, free_port, psql, run_user_ids, wait_port
+from test_docker import (COMPOSE, COMPOSE_EXAMPLES, VERSION, compose_example_serves, docker,
+                         images, sh)  # noqa: F401  (images is a fixture)
+
+CRANE = str(ROOT / "build/tools/crane")
+QEMU = shutil.which("qemu-aarch64-static") or "/usr/bin/qemu-aarch64-static"
+REGISTRY_BIN = "/usr/bin/docker-registry"
+LOCAL_TAGS = ["latest", "init", VERSION, f"{VERSION}-init"]
+
+
+@pytest.fixture(scope="module")
+def registry(images):
+    """docker-registry on 127.0.0.1:PORT (the engine pulls from loopback
+    registries over plain HTTP), with everything in a temp dir."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-registry-"))
+    port = free_port()
+    (d / "config.yml").write_text(
+        "version: 0.1\nlog: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {d / 'data'}}}, delete: {{enabled: true}}}}\n"
+        f"http: {{addr: '127.0.0.1:{port}'}}\n")
+    log = open(d / "registry.log", "w")
+    proc = subprocess.Popen([REGISTRY_BIN, "serve", str(d / "config.yml")], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        assert wait_port(port, 30), (d / "registry.log").read_text()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=10) as r:
+            assert r.status == 200
+        yield f"127.0.0.1:{port}/pgbe"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def pushed(registry):
+    """make push, then no local image of ours left: what follows pulls."""
+    p = sh("make", "-s", "push", f"REGISTRY={registry}", cwd=ROOT, timeout=1800)
+    assert f"{registry}/pgbouncer-entrypoint:{VERSION}@sha256:" in p.stdout, p.stdout
+    for t in LOCAL_TAGS:
+        docker("rmi", f"pgbouncer-entrypoint:{t}")
+    yield f"{registry}/pgbouncer-entrypoint"
+    # leave the local images as `make image` does, for whatever runs next
+    for t in LOCAL_TAGS:
+        docker("rmi", f"{registry}/pgbouncer-entrypoint:{t}", check=False)
+    sh(str(ROOT / "scripts/build-images.sh"), VERSION, cwd=ROOT)
+
+
+def crane(*args, **kw):
+    return sh(CRANE, *args, **kw)
+
+
+@pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
+@pytest.mark.parametrize("example,web", COMPOSE_EXAMPLES, ids=["staging", "prod", "init", "watch"])
+def test_compose_example_pulls_from_the_registry_and_serves(pushed, example, web):
+    for t in (VERSION, f"{VERSION}-init"):
+        docker("rmi", f"{pushed}:{t}", check=False)
+    compose_example_serves(example, web, {}, pushed)
+    assert docker("image", "inspect", f"{pushed}:{VERSION}", check=False).returncode == 0
+
+
+@pytest.mark.parametrize("tag", [VERSION, "latest", f"{VERSION}-init", "init"])
+def test_index_lists_both_platforms_and_each_config_is_complete(pushed, tag):
+    index = json.loads(crane("manifest", f"{pushed}:{tag}").stdout)
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    platforms = sorted(f"{m['platform']['os']}/{m['platform']['architecture']}"
+                       for m in index["manifests"])
+    assert platforms == ["linux/amd64", "linux/arm64"]
+    revision = sh("git", "rev-parse", "HEAD", cwd=ROOT).stdout.strip()
+    for platform in platforms:
+        config = json.loads(crane("config", "--platform", platform, f"{pushed}:{tag}").stdout)
+        assert config["architecture"] == platform.split("/")[1]
+        c = config["config"]
+        assert c["Entrypoint"] == ["/pgbouncer-entrypoint"] and c["User"] == "70:70"
+        labels = c["Labels"]
+        assert labels["org.opencontainers.image.version"] == VERSION
+        assert labels["org.opencontainers.image.revision"] == revision
+        assert labels["org.opencontainers.image.created"] == config["created"]
+        if "init" in tag:
+            assert c["Cmd"] == ["init"] and "Healthcheck" not in c
+        else:
+            assert c["Cmd"] == ["run"] and c["StopSignal"] == "SIGINT"
+            assert c["Healthcheck"]["Test"] == ["CMD", "/pgbouncer-entrypoint", "health"]
+
+
+@pytest.fixture(scope="module")
+def arm64_root(pushed):
+    """The arm64 pgbouncer image, pulled back from the registry and unpacked."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-arm64-"))
+    os.chmod(d, 0o755)
+    export = d / "fs.tar"
+    with export.open("wb") as f:
+        subprocess.run([CRANE, "export", "--platform", "linux/arm64", f"{pushed}:{VERSION}", "-"],
+                       stdout=f, check=True, timeout=300)
+    with tarfile.open(export) as t:
+        t.extractall(d / "root")
+    export.unlink()
+    yield d / "root"
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def qemu(*args, env=None, **kw):
+    return subprocess.run([QEMU] + [str(a) for a in args], capture_output=True, text=True,
+                          env=env or {"PATH": "/usr/bin:/bin"}, timeout=kw.pop("timeout", 300),
+                          **kw)
+
+
+def test_arm64_image_is_aarch64_and_the_built_entrypoint(arm64_root):
+    ep = arm64_root / "pgbouncer-entrypoint"
+    out = sh("file", str(ep), str(arm64_root / "usr/bin/pgbouncer")).stdout
+    assert out.count("ARM aarch64") == 2 and out.count("statically linked") == 2, out
+    # the unit tests below ran the modules of exactly this binary
+    assert ep.read_bytes() == (ROOT / "build/arm64/pgbouncer-entrypoint").read_bytes()
+
+
+def test_arm64_unit_tests_pass_under_qemu(arm64_root):
+    r = qemu(ROOT / "build/arm64/unit-tests", ROOT / "tests/data", cwd=ROOT)
+    assert r.returncode == 0 and re.search(r"unit: \d+ passed, 0 failed", r.stdout), \
+        r.stdout + r.stderr
+
+
+def test_arm64_entrypoint_prints_its_versions(arm64_root):
+    r = qemu(arm64_root / "pgbouncer-entrypoint", "--version")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"pgbouncer-entrypoint {VERSION}"
+    assert [l.split()[0] for l in lines[1:]] == ["OpenSSL", "libpq", "musl"]
+
+
+def test_arm64_entrypoint_renders(arm64_root, tmp_path):
+    env = {"DB_HOST": "db.example", "DB_NAME": "app", "DB_USER": "app", "DB_PASSWORD": "s3cret",
+           "PATH": "/usr/bin:/bin"}
+    r = qemu(arm64_root / "pgbouncer-entrypoint", "render", "--config-dir", tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    ini = (tmp_path / "pgbouncer.ini").read_text()
+    assert "db.example" in ini and "s3cret" not in ini
+    assert (tmp_path / "userlist.txt").stat().st_mode & 0o777 == 0o600
+
+
+def test_arm64_pgbouncer_serves_a_client_login_to_postgres(arm64_root, pg, workdir):
+    """The arm64 entrypoint waits for the loopback PostgreSQL with a real
+    login, then execs the arm64 pgbouncer (also under qemu); psql logs in
+    through it."""
+    pg.add_user("arm", "arm-Pass-1", db="armdb")
+    cfg = pathlib.Path(tempfile.mkdtemp(prefix="cfg-arm64-", dir=workdir))
+    uid, gid = run_user_ids()
+    os.chown(cfg, uid, gid)
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "DB_HOST": pg.host, "DB_PORT": str(pg.port),
+           "DB_NAME": "armdb", "DB_USER": "arm", "DB_PASSWORD": "arm-Pass-1",
+           "LISTEN_ADDR": "127.0.0.1", "LISTEN_PORT": str(port),
+           "PGBOUNCER_UNIX_SOCKET_DIR": "", "SERVER_TLS_SSLMODE": "disable"}
+    # qemu-aarch64-static is the COMMAND run execs: an x86_64 program that
+    # runs the image's arm64 pgbouncer
+    cmd = as_run_user([QEMU, arm64_root / "pgbouncer-entrypoint", "run", "--config-dir", cfg,
+                       "--wait-timeout", "60", "--", QEMU, arm64_root / "usr/bin/pgbouncer",
+                       cfg / "pgbouncer.ini"])
+    log = open(cfg.parent / f"arm64-{port}.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert wait_port(port, 120), (cfg.parent / f"arm64-{port}.log").read_text()
+        deadline = time.monotonic() + 60
+        while True:
+            r = psql(port, "arm", "arm-Pass-1", "armdb", "select current_user || '@' || "
+                     "current_database() || ' ' || version()")
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert r.returncode == 0 and r.stdout.startswith("arm@armdb PostgreSQL 15"), r.stderr
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    text = (cfg.parent / f"arm64-{port}.log").read_text()
+    assert "arm-Pass-1" not in text
+
+
+def test_sbom_in_the_pulled_image_names_every_linked_component(arm64_root):
+    sbom = json.loads((arm64_root / "usr/share/doc/pgbouncer-entrypoint/sbom.spdx.json")
+                      .read_text())
+    assert sbom["spdxVersion"] == "SPDX-2.3"
+    names = {p["name"]: p["versionInfo"] for p in sbom["packages"]}
+    ours = qemu(arm64_root / "pgbouncer-entrypoint", "--version").stdout.splitlines()
+    reported = dict(l.split(None, 1) for l in ours)
+    theirs = qemu(arm64_root / "usr/bin/pgbouncer", "--version")
+    pgb = dict(l.split(None, 1) for l in (theirs.stdout + theirs.stderr).splitlines() if l)
+    expect = {"pgbouncer-entrypoint": reported["pgbouncer-entrypoint"],
+              "openssl": reported["OpenSSL"], "libpq": reported["libpq"],
+              "musl": reported["musl"], "pgbouncer": pgb["PgBouncer"],
+              "libevent": pgb["libevent"]}
+    for name, version in expect.items():
+        assert name in names, f"{name} missing from the SBOM"
+        assert names[name].startswith(version), (name, names[name], version)
+    assert "ca-certificates" in names
