@@ -25,16 +25,16 @@ enum command {
 struct options {
 	enum command cmd;
 	const char *config_dir;
-	const char *user;      /* UID[:GID] or a name */
-	long wait_timeout;     /* seconds, 0 = do not wait */
-	const char *host;      /* client-url */
-	bool deep;             /* health --deep */
+	const char *user;        /* UID[:GID] or a name */
+	long wait_timeout;       /* seconds, 0 = do not wait */
+	const char *host;        /* client-url */
+	bool deep;               /* health --deep */
 	bool userlist_plaintext; /* the password, not the server's secret, in userlist.txt */
-	const char *listen;    /* metrics --listen ADDR:PORT */
-	long drain_delay;      /* drain --delay: seconds of red readiness first */
-	long drain_timeout;    /* drain --timeout: seconds for the transactions */
-	long watch_interval;   /* watch --interval: seconds between polls */
-	char **command;        /* after --, NULL for the default */
+	const char *listen;      /* metrics --listen ADDR:PORT */
+	long drain_delay;        /* drain --delay: seconds of red readiness first */
+	long drain_timeout;      /* drain --timeout: seconds for the transactions */
+	long watch_interval;     /* watch --interval: seconds between polls */
+	char **command;          /* after --, NULL for the default */
 };
 
 /* Returns 0 or 64 (usage) after logging. */

@@ -24,7 +24,7 @@ long long now_ms(void);
 long long deadline_min(long long a, long long b);
 
 enum deadline_result {
-	DEADLINE_READY,   /* an event (or, for a child, its whole output) */
+	DEADLINE_READY, /* an event (or, for a child, its whole output) */
 	DEADLINE_PASSED,
 	DEADLINE_STOPPED, /* a stop signal arrived */
 };

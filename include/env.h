@@ -12,8 +12,8 @@
 struct envvar {
 	char *name;
 	char *value;
-	char *file;      /* set when the value came from NAME_FILE: that path */
-	bool used;       /* consumed by the model; used to find unknown names */
+	char *file; /* set when the value came from NAME_FILE: that path */
+	bool used;  /* consumed by the model; used to find unknown names */
 };
 
 struct env {
@@ -29,8 +29,7 @@ typedef int (*env_reader)(const char *path, struct buf *out);
 typedef bool (*env_file_capable)(const char *name);
 
 /* Build the table from ENVP.  Returns a status after logging. */
-int env_load(struct env *e, const char *const *envp, env_reader rd,
-	     env_file_capable capable);
+int env_load(struct env *e, const char *const *envp, env_reader rd, env_file_capable capable);
 void env_free(struct env *e);
 
 /* The value of NAME, or NULL when unset; marks it used. */

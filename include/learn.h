@@ -15,7 +15,7 @@
 struct learned {
 	enum learn_status st[MAX_UPSTREAMS];
 	char secret[MAX_UPSTREAMS][SCRAM_SECRET_MAX]; /* for LEARN_SCRAM */
-	bool unstable[MAX_UPSTREAMS]; /* two logins, two salts: no fixed secret */
+	bool unstable[MAX_UPSTREAMS];                 /* two logins, two salts: no fixed secret */
 };
 
 /* Every status LEARN_NONE. */

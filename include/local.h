@@ -30,9 +30,9 @@ const char *local_tcp_host(const struct local *l);
  * DEADLINE (now_ms() clock).  NULL with WHY filled on failure. */
 struct pg_conn;
 struct pg_result;
-struct pg_conn *local_login(const char *host, const char *port, const char *db,
-			    const char *user, const char *password, const char *app,
-			    long long deadline, struct buf *why);
+struct pg_conn *local_login(const char *host, const char *port, const char *db, const char *user,
+			    const char *password, const char *app, long long deadline,
+			    struct buf *why);
 
 /* The admin console as user pgbouncer over the Unix socket: pgbouncer lets
  * its own uid in without a password. */

@@ -37,13 +37,13 @@ enum learn_status {
 const char *learn_status_name(enum learn_status s);
 
 struct learn_target {
-	const char *host;  /* libpq form: "name", "a,b" (tried in order), "/socket/dir" */
+	const char *host; /* libpq form: "name", "a,b" (tried in order), "/socket/dir" */
 	const char *port;
 	const char *dbname;
 	const char *user;
 	const char *password;
-	const char *sslmode;  /* server_tls_sslmode; NULL = prefer */
-	const char *ca_file;  /* server_tls_ca_file, for verify-ca/verify-full */
+	const char *sslmode; /* server_tls_sslmode; NULL = prefer */
+	const char *ca_file; /* server_tls_ca_file, for verify-ca/verify-full */
 	const char *cert_file;
 	const char *key_file;
 };
@@ -52,7 +52,7 @@ struct learn_target {
  * SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>.  WHY gets a one-line
  * reason for every other status (never the password).  Gives up at DEADLINE
  * (now_ms() clock) with LEARN_RETRY, or at once on wait_stop_signal. */
-enum learn_status scram_learn(const struct learn_target *t, long long deadline,
-			      struct buf *secret, struct buf *why);
+enum learn_status scram_learn(const struct learn_target *t, long long deadline, struct buf *secret,
+			      struct buf *why);
 
 #endif

@@ -54,8 +54,7 @@ bool scram_nonce(char *out, size_t outlen);
 /* Parse server-first "r=<nonce>,s=<salt>,i=<iter>": the nonce must extend
  * ours, the salt decode, the count be 1..SCRAM_MAX_ITERATIONS.  False with
  * *WHY set otherwise. */
-bool scram_parse_server_first(struct scram_state *s, const char *msg, size_t len,
-			      const char **why);
+bool scram_parse_server_first(struct scram_state *s, const char *msg, size_t len, const char **why);
 
 /* client-final "c=biws,r=<nonce>,p=<proof>" and the server signature to
  * expect, from the SASLprep'd password. */

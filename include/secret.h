@@ -18,8 +18,8 @@
 bool secret_md5(const char *user, const char *password, struct buf *out);
 
 /* SCRAM-SHA-256$<iter>:<b64 salt>$<b64 StoredKey>:<b64 ServerKey> */
-bool secret_scram(const char *password, const unsigned char *salt, int saltlen,
-		  int iterations, struct buf *out);
+bool secret_scram(const char *password, const unsigned char *salt, int saltlen, int iterations,
+		  struct buf *out);
 /* The password as SCRAM hashes it: SASLprep'd when it is valid UTF-8 and
  * preparation succeeds, else the raw bytes (as PostgreSQL and libpq do).
  * malloc'ed; wipe and free it.  NULL when out of memory. */

@@ -17,7 +17,7 @@ struct target {
 	const char *vals[16];
 	int host_slot, addr_slot; /* where "host" and "hostaddr" are in keys */
 	const struct upstream *u;
-	bool userlist_md5; /* a supplied userlist holds an md5 hash for u->user */
+	bool userlist_md5;       /* a supplied userlist holds an md5 hash for u->user */
 	struct buf hosts, addrs; /* this login's libpq host and hostaddr lists */
 	int entries;             /* in each list */
 	int n;

@@ -13,7 +13,7 @@ enum template_kind { TEMPLATE_INI, TEMPLATE_USERLIST };
 
 /* Returns a status after logging.  REDACT puts REDACTED in place of every
  * secret variable's value (vars_is_secret; for `check`). */
-int template_expand(const char *name, const char *text, struct env *e,
-		    enum template_kind kind, bool redact, struct buf *out);
+int template_expand(const char *name, const char *text, struct env *e, enum template_kind kind,
+		    bool redact, struct buf *out);
 
 #endif

@@ -14,17 +14,17 @@
 enum upstream_field { UF_HOST, UF_PORT, UF_DBNAME, UF_USER, UF_PASSWORD, UF_ALIAS, UF_COUNT };
 
 struct upstream {
-	char *alias;    /* the [databases] key: the name clients connect to */
-	char *host;     /* libpq form: may be a list "a,b"; NULL only when the
+	char *alias; /* the [databases] key: the name clients connect to */
+	char *host;  /* libpq form: may be a list "a,b"; NULL only when the
 			 * user's own pgbouncer.ini names the servers */
 	char *port;
 	char *dbname;
 	char *user;
 	char *password;
-	char *sslmode;  /* from a URL's ?sslmode=, else NULL */
+	char *sslmode; /* from a URL's ?sslmode=, else NULL */
 	char *application_name;
-	char origin[VAR_NAME_MAX];            /* the source as a whole, for messages */
-	char from[UF_COUNT][VAR_NAME_MAX];    /* the variable that set each field */
+	char origin[VAR_NAME_MAX];         /* the source as a whole, for messages */
+	char from[UF_COUNT][VAR_NAME_MAX]; /* the variable that set each field */
 };
 
 struct env;

@@ -12,14 +12,14 @@
 
 /* What the upstreams of one user answered, taken together. */
 enum server_kind {
-	KIND_NONE,       /* no login to learn from (render, --wait-timeout 0, no host) */
-	KIND_SCRAM,      /* every upstream of the user: the same SCRAM secret */
+	KIND_NONE,            /* no login to learn from (render, --wait-timeout 0, no host) */
+	KIND_SCRAM,           /* every upstream of the user: the same SCRAM secret */
 	KIND_SCRAM_DIFFERENT, /* SCRAM, but different secrets (salts) per upstream */
-	KIND_UNSTABLE,   /* SCRAM with a new salt at every login: a pooler, no fixed secret */
-	KIND_MD5,        /* the server asks for md5: it stores an md5 hash */
-	KIND_CLEARTEXT,  /* the server asks for the cleartext password */
-	KIND_TRUST,      /* the server asks for nothing */
-	KIND_OTHER,      /* GSS, SSPI, another SASL mechanism, or a mix of kinds */
+	KIND_UNSTABLE,        /* SCRAM with a new salt at every login: a pooler, no fixed secret */
+	KIND_MD5,             /* the server asks for md5: it stores an md5 hash */
+	KIND_CLEARTEXT,       /* the server asks for the cleartext password */
+	KIND_TRUST,           /* the server asks for nothing */
+	KIND_OTHER,           /* GSS, SSPI, another SASL mechanism, or a mix of kinds */
 };
 
 enum form { FORM_PLAIN, FORM_SCRAM, FORM_MD5 };
@@ -43,7 +43,6 @@ int userlist_apply(struct plan *p, const struct config *c, const struct learned 
 void userlist_note_render(const struct plan *p);
 
 /* check: the form run would write, per user, as "# " lines on stdout. */
-void userlist_explain(const struct plan *p, const struct config *c, bool force_plain,
-		      long timeout);
+void userlist_explain(const struct plan *p, const struct config *c, bool force_plain, long timeout);
 
 #endif

@@ -10,11 +10,11 @@
 
 enum attempt_result {
 	ATTEMPT_OK,
-	ATTEMPT_RETRY,   /* not reachable yet, or busy (starting up, too many connections) */
-	ATTEMPT_REFUSED, /* the server answered no: 77 */
-	ATTEMPT_STOPPED, /* a signal arrived */
+	ATTEMPT_RETRY,        /* not reachable yet, or busy (starting up, too many connections) */
+	ATTEMPT_REFUSED,      /* the server answered no: 77 */
+	ATTEMPT_STOPPED,      /* a signal arrived */
 	ATTEMPT_WRONG_SECRET, /* login fine, but pgbouncer's userlist cannot work: 78 */
-	ATTEMPT_SILENT,  /* no answer before the login's deadline: retry */
+	ATTEMPT_SILENT,       /* no answer before the login's deadline: retry */
 };
 
 /* ATTEMPT_RETRY or ATTEMPT_REFUSED for MESSAGE.  A server's answer that is

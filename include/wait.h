@@ -23,7 +23,6 @@ int wait_check_not_self(const struct config *c);
 /* A libpq login that gives up at DEADLINE (now_ms() clock) or on a signal:
  * NULL then; else a connection to check with PQstatus and PQfinish. */
 struct pg_conn;
-struct pg_conn *wait_connect(const char *const *keys, const char *const *vals,
-			     long long deadline);
+struct pg_conn *wait_connect(const char *const *keys, const char *const *vals, long long deadline);
 
 #endif

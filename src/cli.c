@@ -15,11 +15,19 @@ static const struct {
 	const char *word;
 	enum command cmd;
 } commands[] = {
-	{"run", CMD_RUN},       {"render", CMD_RENDER}, {"init", CMD_INIT},
-	{"wait", CMD_WAIT},     {"check", CMD_CHECK},   {"health", CMD_HEALTH},
-	{"client-url", CMD_CLIENT_URL}, {"settings-doc", CMD_SETTINGS_DOC},
-	{"metrics", CMD_METRICS}, {"metrics-doc", CMD_METRICS_DOC},
-	{"reload", CMD_RELOAD}, {"watch", CMD_WATCH}, {"drain", CMD_DRAIN},
+	{"run", CMD_RUN},
+	{"render", CMD_RENDER},
+	{"init", CMD_INIT},
+	{"wait", CMD_WAIT},
+	{"check", CMD_CHECK},
+	{"health", CMD_HEALTH},
+	{"client-url", CMD_CLIENT_URL},
+	{"settings-doc", CMD_SETTINGS_DOC},
+	{"metrics", CMD_METRICS},
+	{"metrics-doc", CMD_METRICS_DOC},
+	{"reload", CMD_RELOAD},
+	{"watch", CMD_WATCH},
+	{"drain", CMD_DRAIN},
 };
 
 static int parse_timeout(const char *v, const char *from, long *out)
@@ -128,8 +136,10 @@ static int plaintext_from_env(struct options *o)
 	if (o->userlist_plaintext || !v || !*v)
 		return EX_OK;
 	if (!bool_parse(v, &b)) {
-		log_error("PGBOUNCER_USERLIST_PLAINTEXT must be a boolean (1/0, true/false, yes/no, "
-			  "on/off), got \"%s\"", v);
+		log_error(
+			"PGBOUNCER_USERLIST_PLAINTEXT must be a boolean (1/0, true/false, yes/no, "
+			"on/off), got \"%s\"",
+			v);
 		return EX_USAGE;
 	}
 	o->userlist_plaintext = b;
@@ -152,7 +162,8 @@ static int daytwo_defaults(struct options *o)
 {
 	int rc;
 
-	if ((rc = seconds_option(&o->drain_delay, "PGBOUNCER_DRAIN_DELAY", 5, o->cmd == CMD_DRAIN)) ||
+	if ((rc = seconds_option(&o->drain_delay, "PGBOUNCER_DRAIN_DELAY", 5,
+				 o->cmd == CMD_DRAIN)) ||
 	    (rc = seconds_option(&o->drain_timeout, "PGBOUNCER_DRAIN_TIMEOUT", 20,
 				 o->cmd == CMD_DRAIN)))
 		return rc;
@@ -290,7 +301,8 @@ void cli_settings_doc(void)
 		printf("| `%s` | %s | %s | %s | %s | %s | %s | %s%s%s |\n", s->name,
 		       setting_type_name(s->type), s->our_default ? s->our_default : "-",
 		       s->pgb_default ? s->pgb_default : "(empty)", version_text(s->since, v),
-		       s->flags & SF_RESTART ? "restart" : "reload", s->flags & SF_BARE ? "yes" : "-",
-		       s->alias ? "`" : "", s->alias ? s->alias : "-", s->alias ? "`" : "");
+		       s->flags & SF_RESTART ? "restart" : "reload",
+		       s->flags & SF_BARE ? "yes" : "-", s->alias ? "`" : "",
+		       s->alias ? s->alias : "-", s->alias ? "`" : "");
 	}
 }

@@ -21,8 +21,9 @@ struct pg_conn *console_open(const struct local *l, long long deadline, const ch
 	buf_init(&why);
 	conn = local_admin_login(l, "pgbouncer-entrypoint", deadline, &why);
 	if (!conn)
-		log_error("%s: pgbouncer's admin console does not answer at '%s/.s.PGSQL.%s': %s", what,
-			  l->socket_dir, l->port, buf_str(&why) ? buf_str(&why) : "out of memory");
+		log_error("%s: pgbouncer's admin console does not answer at '%s/.s.PGSQL.%s': %s",
+			  what, l->socket_dir, l->port,
+			  buf_str(&why) ? buf_str(&why) : "out of memory");
 	buf_free(&why);
 	return conn;
 }
@@ -116,7 +117,8 @@ int console_version(struct pg_conn *conn, long long deadline, const char *what)
 	if (console_query(conn, "SHOW VERSION", deadline, &v, what)) {
 		n = console_version_number(buf_str(&v) ? buf_str(&v) : "");
 		if (!n)
-			log_error("%s: cannot tell pgbouncer's version from \"%s\"", what, buf_str(&v));
+			log_error("%s: cannot tell pgbouncer's version from \"%s\"", what,
+				  buf_str(&v));
 	}
 	buf_free(&v);
 	return n;

@@ -116,7 +116,8 @@ static int derive_auth_file(struct config *c)
 		rc = EX_OSERR;
 	} else if (!setting_normalize(setting_find("auth_file"), buf_str(&b), &norm, &why)) {
 		log_error("the config directory (--config-dir or PGBOUNCER_CONFIG_DIR) %s: "
-			  "pgbouncer.ini names it in auth_file, which has no quoting", why);
+			  "pgbouncer.ini names it in auth_file, which has no quoting",
+			  why);
 		rc = EX_CONFIG;
 	} else {
 		rc = config_set(c, "auth_file", buf_str(&norm));
@@ -170,13 +171,15 @@ static int check_combinations(const struct config *c)
 	const char *ctls = config_get(c, "client_tls_sslmode");
 
 	if (auth && !strcmp(auth, "hba") && !config_get(c, "auth_hba_file")) {
-		log_error("AUTH_TYPE=hba needs AUTH_HBA_FILE, the path of a pg_hba.conf-style file");
+		log_error(
+			"AUTH_TYPE=hba needs AUTH_HBA_FILE, the path of a pg_hba.conf-style file");
 		return EX_CONFIG;
 	}
 	if (ctls && strcmp(ctls, "disable") != 0 &&
 	    (!config_get(c, "client_tls_key_file") || !config_get(c, "client_tls_cert_file"))) {
-		log_error("CLIENT_TLS_SSLMODE=%s needs CLIENT_TLS_KEY_FILE and CLIENT_TLS_CERT_FILE",
-			  ctls);
+		log_error(
+			"CLIENT_TLS_SSLMODE=%s needs CLIENT_TLS_KEY_FILE and CLIENT_TLS_CERT_FILE",
+			ctls);
 		return EX_CONFIG;
 	}
 	if (config_get(c, "pidfile"))

@@ -35,7 +35,8 @@ void drain_clear(const char *dir)
 	marker_path(dir, path, sizeof(path));
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("could not remove '%s' left by a drain: %s; health --deep reports not "
-			 "ready until it is gone", path, strerror(errno));
+			 "ready until it is gone",
+			 path, strerror(errno));
 }
 
 static void sleep_seconds(long s)
@@ -127,9 +128,11 @@ int drain_run(const struct options *o, const struct runas *ra)
 		log_info("drain: pgbouncer has exited after %.1f s; no transaction was cut",
 			 (now_ms() - start) / 1000.0);
 	} else {
-		log_error("drain: transactions still running after --timeout %ld s: stopping "
-			  "pgbouncer now, which cuts them (raise --timeout / PGBOUNCER_DRAIN_TIMEOUT "
-			  "and the grace period)", o->drain_timeout);
+		log_error(
+			"drain: transactions still running after --timeout %ld s: stopping "
+			"pgbouncer now, which cuts them (raise --timeout / PGBOUNCER_DRAIN_TIMEOUT "
+			"and the grace period)",
+			o->drain_timeout);
 		force_stop(conn, version, &l);
 	}
 	console_close(conn);

@@ -76,8 +76,7 @@ static int load_file_var(struct env *e, struct envvar *fv, env_reader rd)
 	fv->name[baselen] = '\0'; /* temporarily the base name */
 	base = env_find(e, fv->name);
 	if (base && base != fv) {
-		log_error("%s and %s_FILE are both set; set only one of them",
-			  fv->name, fv->name);
+		log_error("%s and %s_FILE are both set; set only one of them", fv->name, fv->name);
 		fv->name[baselen] = '_';
 		return EX_CONFIG;
 	}
@@ -85,14 +84,15 @@ static int load_file_var(struct env *e, struct envvar *fv, env_reader rd)
 	buf_init(&content);
 	err = rd(fv->value, &content);
 	if (err) {
-		log_error("could not read %s '%s': %s", fv->name, fv->value, safefile_strerror(err));
+		log_error("could not read %s '%s': %s", fv->name, fv->value,
+			  safefile_strerror(err));
 		buf_free_secret(&content);
 		return err == ENOMEM ? EX_OSERR : EX_CONFIG;
 	}
 	chomp(&content);
 	if (memchr(buf_str(&content), '\0', content.len)) {
-		log_error("%s '%s' contains a NUL byte; a secret file must hold text",
-			  fv->name, fv->value);
+		log_error("%s '%s' contains a NUL byte; a secret file must hold text", fv->name,
+			  fv->value);
 		buf_free_secret(&content);
 		return EX_CONFIG;
 	}
@@ -118,8 +118,7 @@ static bool is_file_twin(const char *name, env_file_capable capable)
 	return capable(base);
 }
 
-int env_load(struct env *e, const char *const *envp, env_reader rd,
-	     env_file_capable capable)
+int env_load(struct env *e, const char *const *envp, env_reader rd, env_file_capable capable)
 {
 	memset(e, 0, sizeof(*e));
 	for (size_t i = 0; envp && envp[i]; i++) {

@@ -145,7 +145,8 @@ static int stage(struct staged *s, const struct file_out *f, const struct runas 
 
 	if (fstatat(s->dirfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 		log_error("'%s' is a directory, not a file (Docker creates one when a bind-mount "
-			  "source is missing): remove it, or mount a file there", f->path);
+			  "source is missing): remove it, or mount a file there",
+			  f->path);
 		return EX_CANTCREAT;
 	}
 	unlinkat(s->dirfd, s->tmp, 0); /* left by a process with our pid, killed */
@@ -216,10 +217,12 @@ void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
 	if (uid == 0 || safefile_stat(dir, &st) != 0)
 		return;
 	if (!safefile_mode_allows(&st, uid, gid, S_IXUSR))
-		log_warn("config directory '%s' (owner %ld:%ld, mode %04o) cannot be entered by uid "
-			 "%ld gid %ld, which pgbouncer runs as: it will not read its files; chown "
-			 "or chmod the directory", dir, (long)st.st_uid, (long)st.st_gid,
-			 (unsigned)(st.st_mode & 07777), (long)uid, (long)gid);
+		log_warn(
+			"config directory '%s' (owner %ld:%ld, mode %04o) cannot be entered by uid "
+			"%ld gid %ld, which pgbouncer runs as: it will not read its files; chown "
+			"or chmod the directory",
+			dir, (long)st.st_uid, (long)st.st_gid, (unsigned)(st.st_mode & 07777),
+			(long)uid, (long)gid);
 }
 
 int check_readable(const char *path, uid_t uid, gid_t gid, const char *what)

@@ -23,8 +23,8 @@ static bool query_ok(const char *host, const char *port, const char *db, const c
 	PGresult *r = NULL;
 
 	buf_init(&why);
-	conn = local_login(host, port, db, user, password, "pgbouncer-entrypoint-health",
-			   deadline, &why);
+	conn = local_login(host, port, db, user, password, "pgbouncer-entrypoint-health", deadline,
+			   &why);
 	if (conn)
 		r = local_query(conn, sql, deadline, &why);
 	if (!r)

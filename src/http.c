@@ -127,8 +127,7 @@ int http_parse_head(const char *head, size_t len, struct http_request *r)
 	memset(r, 0, sizeof(*r));
 	if (memchr(head, '\0', len))
 		return 400;
-	if (!(line = next_line(&p, end, &n)) ||
-	    (rc = parse_request_line(line, n, r, &v11)))
+	if (!(line = next_line(&p, end, &n)) || (rc = parse_request_line(line, n, r, &v11)))
 		return line ? rc : 400;
 	while ((line = next_line(&p, end, &n)) && n > 0)
 		if ((rc = check_header(line, n, &hosts)))
@@ -142,16 +141,26 @@ int http_parse_head(const char *head, size_t len, struct http_request *r)
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 414: return "URI Too Long";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Error";
 	}
 }
 

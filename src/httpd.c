@@ -92,7 +92,8 @@ int http_listen(const char *spec, const char *from, int *rc)
 
 	if (parse_spec(spec, host, sizeof(host), port, sizeof(port))) {
 		log_error("%s must be ADDR:PORT, :PORT or [IPV6]:PORT with a port 1-65535, got "
-			  "\"%s\"", from, spec);
+			  "\"%s\"",
+			  from, spec);
 		*rc = EX_USAGE;
 		return -1;
 	}
@@ -244,8 +245,8 @@ static void on_accept(int lfd, struct conn *conns)
 	int fd;
 
 	/* when every slot is answering, new clients wait in the backlog */
-	while (free_slot(conns, false) && (fd = accept4(lfd, NULL, NULL,
-							 SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+	while (free_slot(conns, false) &&
+	       (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		c = free_slot(conns, true);
 		c->fd = fd;
 		c->state = C_READ;

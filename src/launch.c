@@ -72,7 +72,8 @@ void launch_raise_nofile(unsigned long need)
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
 		log_warn("max_client_conn and the pools need about %lu open files, but the hard "
 			 "limit is %lu: raise it (docker run --ulimit nofile=%lu:%lu) or lower "
-			 "MAX_CLIENT_CONN", need, (unsigned long)rl.rlim_max, need, need);
+			 "MAX_CLIENT_CONN",
+			 need, (unsigned long)rl.rlim_max, need, need);
 		rl.rlim_cur = rl.rlim_max;
 	} else {
 		rl.rlim_cur = need;
@@ -199,7 +200,8 @@ int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct 
 	}
 	if (r == DEADLINE_PASSED)
 		log_warn("\"%s --version\" did not answer within %.1f s: settings are not checked "
-			 "against the pgbouncer version", exe, timeout_ms / 1000.0);
+			 "against the pgbouncer version",
+			 exe, timeout_ms / 1000.0);
 	*version = parse_version(out);
 	return EX_OK;
 }

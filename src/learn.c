@@ -62,8 +62,8 @@ static int learn_failed(const struct upstream *u, enum learn_status st, struct b
 			 (int)wait_stop_signal);
 		return EX_SIGNAL_BASE + wait_stop_signal;
 	}
-	log_error("could not learn the SCRAM secret of %s@%s:%s/%s: %s%s", u->user, u->host, u->port,
-		  u->dbname, buf_str(why),
+	log_error("could not learn the SCRAM secret of %s@%s:%s/%s: %s%s", u->user, u->host,
+		  u->port, u->dbname, buf_str(why),
 		  st == LEARN_RETRY ? " (--wait-timeout / PGBOUNCER_WAIT_TIMEOUT)" : "");
 	return st == LEARN_RETRY ? EX_UNAVAILABLE : EX_NOPERM;
 }
@@ -92,7 +92,8 @@ static int learn_one(const struct config *c, size_t i, long long deadline, struc
 		rc = learn_failed(u, st, &why);
 	else
 		log_info("upstream %s@%s:%s/%s asks for %s%s", u->user, u->host, u->port, u->dbname,
-			 st == LEARN_SCRAM ? "SCRAM-SHA-256: learned its secret" : learn_status_name(st),
+			 st == LEARN_SCRAM ? "SCRAM-SHA-256: learned its secret"
+					   : learn_status_name(st),
 			 out->unstable[i] ? ", but a new salt at every login" : "");
 	out->st[i] = st;
 	buf_free_secret(&secret);

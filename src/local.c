@@ -88,8 +88,9 @@ const char *local_tcp_host(const struct local *l)
 PGconn *local_login(const char *host, const char *port, const char *db, const char *user,
 		    const char *password, const char *app, long long deadline, struct buf *why)
 {
-	const char *keys[] = {"host", "port", "dbname", "user", "application_name",
-			      password ? "password" : NULL, NULL};
+	const char *keys[] = {
+		"host", "port", "dbname", "user", "application_name", password ? "password" : NULL,
+		NULL};
 	const char *vals[] = {host, port, db, user, app, password, NULL};
 	PGconn *conn = (PGconn *)wait_connect(keys, vals, deadline);
 

@@ -15,8 +15,16 @@
 
 /* What each SHOW gives.  Row-keyed ones (LISTS, CONFIG) have one value per
  * row, named by KEY; the others have one series per row, labelled. */
-enum source { SRC_NONE, SRC_VERSION, SRC_LISTS, SRC_CONFIG, SRC_DATABASES, SRC_POOLS, SRC_STATS,
-	      N_SOURCES };
+enum source {
+	SRC_NONE,
+	SRC_VERSION,
+	SRC_LISTS,
+	SRC_CONFIG,
+	SRC_DATABASES,
+	SRC_POOLS,
+	SRC_STATS,
+	N_SOURCES
+};
 
 static const struct {
 	const char *sql;
@@ -27,7 +35,8 @@ static const struct {
 	[SRC_LISTS] = {"SHOW LISTS", {NULL}, "list", "items"},
 	[SRC_CONFIG] = {"SHOW CONFIG", {NULL}, "key", "value"},
 	[SRC_DATABASES] = {"SHOW DATABASES",
-			   {"name", "host", "port", "database", "force_user", "pool_mode"}, NULL,
+			   {"name", "host", "port", "database", "force_user", "pool_mode"},
+			   NULL,
 			   NULL},
 	[SRC_POOLS] = {"SHOW POOLS", {"database", "user"}, NULL, NULL},
 	[SRC_STATS] = {"SHOW STATS", {"database"}, NULL, NULL},
@@ -78,11 +87,13 @@ static const struct metric {
 	{SRC_CONFIG, "max_client_conn", NULL, NULL, "pgbouncer_config_max_client_connections",
 	 GAUGE, ONE, "Setting max_client_conn: most client connections allowed"},
 	{SRC_CONFIG, "max_user_connections", NULL, NULL, "pgbouncer_config_max_user_connections",
-	 GAUGE, ONE, "Setting max_user_connections: most server connections per user (0: no limit)"},
+	 GAUGE, ONE,
+	 "Setting max_user_connections: most server connections per user (0: no limit)"},
 	{SRC_DATABASES, "pool_size", NULL, NULL, "pgbouncer_databases_pool_size", GAUGE, ONE,
 	 "Most server connections of the database's pools"},
-	{SRC_DATABASES, "reserve_pool", "reserve_pool_size", NULL, "pgbouncer_databases_reserve_pool",
-	 GAUGE, ONE, "Extra server connections allowed when clients wait too long"},
+	{SRC_DATABASES, "reserve_pool", "reserve_pool_size", NULL,
+	 "pgbouncer_databases_reserve_pool", GAUGE, ONE,
+	 "Extra server connections allowed when clients wait too long"},
 	{SRC_DATABASES, "max_connections", NULL, NULL, "pgbouncer_databases_max_connections", GAUGE,
 	 ONE, "Most server connections to the database (0: no limit)"},
 	{SRC_DATABASES, "current_connections", NULL, NULL,
@@ -92,8 +103,8 @@ static const struct metric {
 	 "1 while the database is paused (PAUSE)"},
 	{SRC_DATABASES, "disabled", NULL, NULL, "pgbouncer_databases_disabled", GAUGE, ONE,
 	 "1 while the database is disabled (DISABLE)"},
-	{SRC_POOLS, "cl_active", NULL, NULL, "pgbouncer_pools_client_active_connections", GAUGE, ONE,
-	 "Client connections paired with a server connection or idle"},
+	{SRC_POOLS, "cl_active", NULL, NULL, "pgbouncer_pools_client_active_connections", GAUGE,
+	 ONE, "Client connections paired with a server connection or idle"},
 	{SRC_POOLS, "cl_waiting", NULL, NULL, "pgbouncer_pools_client_waiting_connections", GAUGE,
 	 ONE, "Client connections waiting for a server connection"},
 	{SRC_POOLS, "cl_active_cancel_req", NULL, NULL,
@@ -102,10 +113,11 @@ static const struct metric {
 	{SRC_POOLS, "cl_waiting_cancel_req", NULL, NULL,
 	 "pgbouncer_pools_client_waiting_cancel_connections", GAUGE, ONE,
 	 "Client connections whose cancel request waits to be sent"},
-	{SRC_POOLS, "sv_active", NULL, NULL, "pgbouncer_pools_server_active_connections", GAUGE, ONE,
-	 "Server connections paired with a client"},
-	{SRC_POOLS, "sv_active_cancel", NULL, NULL, "pgbouncer_pools_server_active_cancel_connections",
-	 GAUGE, ONE, "Server connections forwarding a cancel request"},
+	{SRC_POOLS, "sv_active", NULL, NULL, "pgbouncer_pools_server_active_connections", GAUGE,
+	 ONE, "Server connections paired with a client"},
+	{SRC_POOLS, "sv_active_cancel", NULL, NULL,
+	 "pgbouncer_pools_server_active_cancel_connections", GAUGE, ONE,
+	 "Server connections forwarding a cancel request"},
 	{SRC_POOLS, "sv_being_canceled", NULL, NULL,
 	 "pgbouncer_pools_server_being_canceled_connections", GAUGE, ONE,
 	 "Server connections waiting for their cancel requests to finish"},
@@ -113,18 +125,19 @@ static const struct metric {
 	 "Server connections idle and ready"},
 	{SRC_POOLS, "sv_used", NULL, NULL, "pgbouncer_pools_server_used_connections", GAUGE, ONE,
 	 "Server connections idle long enough to need server_check_query"},
-	{SRC_POOLS, "sv_tested", NULL, NULL, "pgbouncer_pools_server_testing_connections", GAUGE, ONE,
-	 "Server connections running server_reset_query or server_check_query"},
+	{SRC_POOLS, "sv_tested", NULL, NULL, "pgbouncer_pools_server_testing_connections", GAUGE,
+	 ONE, "Server connections running server_reset_query or server_check_query"},
 	{SRC_POOLS, "sv_login", NULL, NULL, "pgbouncer_pools_server_login_connections", GAUGE, ONE,
 	 "Server connections logging in"},
 	{SRC_POOLS, "maxwait", NULL, "maxwait_us", "pgbouncer_pools_client_maxwait_seconds", GAUGE,
 	 ONE, "How long the oldest waiting client has waited"},
-	{SRC_STATS, "total_query_count", NULL, NULL, "pgbouncer_stats_queries_pooled_total", COUNTER,
-	 ONE, "SQL queries pooled"},
-	{SRC_STATS, "total_query_time", NULL, NULL, "pgbouncer_stats_queries_duration_seconds_total",
-	 COUNTER, MICRO, "Time connected to PostgreSQL running queries"},
-	{SRC_STATS, "total_received", NULL, NULL, "pgbouncer_stats_received_bytes_total", COUNTER, ONE,
-	 "Bytes received from clients"},
+	{SRC_STATS, "total_query_count", NULL, NULL, "pgbouncer_stats_queries_pooled_total",
+	 COUNTER, ONE, "SQL queries pooled"},
+	{SRC_STATS, "total_query_time", NULL, NULL,
+	 "pgbouncer_stats_queries_duration_seconds_total", COUNTER, MICRO,
+	 "Time connected to PostgreSQL running queries"},
+	{SRC_STATS, "total_received", NULL, NULL, "pgbouncer_stats_received_bytes_total", COUNTER,
+	 ONE, "Bytes received from clients"},
 	{SRC_STATS, "total_sent", NULL, NULL, "pgbouncer_stats_sent_bytes_total", COUNTER, ONE,
 	 "Bytes sent to clients"},
 	{SRC_STATS, "total_wait_time", NULL, NULL, "pgbouncer_stats_client_wait_seconds_total",
@@ -151,8 +164,11 @@ static const struct metric {
 /* Length of the valid UTF-8 sequence at S, or 0. */
 static size_t utf8_len(const unsigned char *s)
 {
-	size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xE0) == 0xC0 ? 2 : (s[0] & 0xF0) == 0xE0 ? 3
-		 : (s[0] & 0xF8) == 0xF0 ? 4 : 0;
+	size_t n = s[0] < 0x80             ? 1
+		   : (s[0] & 0xE0) == 0xC0 ? 2
+		   : (s[0] & 0xF0) == 0xE0 ? 3
+		   : (s[0] & 0xF8) == 0xF0 ? 4
+					   : 0;
 
 	if (n == 0 || (n == 2 && s[0] < 0xC2) || (n == 4 && s[0] > 0xF4))
 		return 0;
@@ -173,8 +189,11 @@ void metrics_label_value(struct buf *out, const char *s)
 	/* plain runs are copied whole; a scrape writes thousands of labels */
 	while (*p) {
 		size_t n = utf8_len(p);
-		const char *esc = n == 0 ? "\xEF\xBF\xBD" /* the exposition format is UTF-8 */
-				: *p == '\\' ? "\\\\" : *p == '"' ? "\\\"" : *p == '\n' ? "\\n" : NULL;
+		const char *esc = n == 0       ? "\xEF\xBF\xBD" /* the exposition format is UTF-8 */
+				  : *p == '\\' ? "\\\\"
+				  : *p == '"'  ? "\\\""
+				  : *p == '\n' ? "\\n"
+					       : NULL;
 		if (!esc) {
 			p += n;
 			continue;

@@ -151,7 +151,8 @@ static enum learn_status receive(struct pgconn *c, size_t cap)
 	for (;;) {
 		short ev = POLLIN;
 		size_t want = cap < sizeof(chunk) ? cap : sizeof(chunk);
-		ssize_t n = c->ssl ? SSL_read(c->ssl, chunk, (int)want) : recv(c->fd, chunk, want, 0);
+		ssize_t n =
+			c->ssl ? SSL_read(c->ssl, chunk, (int)want) : recv(c->fd, chunk, want, 0);
 		if (n > 0) {
 			buf_add(&c->in, chunk, (size_t)n);
 			OPENSSL_cleanse(chunk, sizeof(chunk));
@@ -211,7 +212,8 @@ static void tls_error(struct pgconn *c, const char *what)
 
 	buf_printf(c->why, "SSL error: %s: %s", what,
 		   v != X509_V_OK ? "certificate verify failed"
-		   : e ? ERR_reason_error_string(e) : "handshake failed");
+		   : e            ? ERR_reason_error_string(e)
+				  : "handshake failed");
 	if (v != X509_V_OK)
 		buf_printf(c->why, " (%s)", X509_verify_cert_error_string(v));
 	ERR_clear_error();
@@ -228,24 +230,25 @@ static bool tls_setup(struct pgconn *c, const struct learn_target *t, const char
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!c->ctx || !SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION))
 		return false;
-	if (verify && (!t->ca_file || SSL_CTX_load_verify_locations(c->ctx, t->ca_file, NULL) != 1)) {
+	if (verify &&
+	    (!t->ca_file || SSL_CTX_load_verify_locations(c->ctx, t->ca_file, NULL) != 1)) {
 		buf_printf(c->why, "could not read root certificate file \"%s\"",
 			   t->ca_file ? t->ca_file : "(none)");
 		return false;
 	}
 	SSL_CTX_set_verify(c->ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
-	if (t->cert_file && (SSL_CTX_use_certificate_chain_file(c->ctx, t->cert_file) != 1 ||
-			     SSL_CTX_use_PrivateKey_file(c->ctx, t->key_file ? t->key_file
-									     : t->cert_file,
-							 SSL_FILETYPE_PEM) != 1))
+	if (t->cert_file &&
+	    (SSL_CTX_use_certificate_chain_file(c->ctx, t->cert_file) != 1 ||
+	     SSL_CTX_use_PrivateKey_file(c->ctx, t->key_file ? t->key_file : t->cert_file,
+					 SSL_FILETYPE_PEM) != 1))
 		return false;
 	if (!(c->ssl = SSL_new(c->ctx)) || !SSL_set_fd(c->ssl, c->fd))
 		return false;
 	if (!is_ip_literal(host) && !SSL_set_tlsext_host_name(c->ssl, host))
 		return false;
-	if (full && !(is_ip_literal(host)
-			      ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host)
-			      : SSL_set1_host(c->ssl, host)))
+	if (full &&
+	    !(is_ip_literal(host) ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host)
+				  : SSL_set1_host(c->ssl, host)))
 		return false;
 	return true;
 }

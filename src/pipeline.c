@@ -41,7 +41,7 @@ int load_model(const struct options *o, struct state *s)
 	 * health --deep needs only the user and password of the upstream */
 	plan_probe(&s->plan, o->config_dir);
 	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini
-					      : o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
+					     : o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
 	return config_build(&s->cfg, &s->env, o->config_dir, need_upstream);
 }
 

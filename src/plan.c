@@ -33,8 +33,8 @@ void plan_probe(struct plan *p, const char *dir)
 	memset(p, 0, sizeof(*p));
 	set_path(&p->ini, dir, "pgbouncer.ini");
 	set_path(&p->userlist, dir, "userlist.txt");
-	p->user_ini = exists(dir, "pgbouncer.ini.template") ||
-		      file_state(p->ini.path) == FILE_USERS;
+	p->user_ini =
+		exists(dir, "pgbouncer.ini.template") || file_state(p->ini.path) == FILE_USERS;
 }
 
 static int expand_file(struct outfile *f, const char *tmpl_path, struct env *e,
@@ -77,9 +77,11 @@ static void verify_entry(const char *user, const char *secret, void *arg)
 		long iter = secret_scram_iterations(secret);
 		if (secret_classify(secret) == SECRET_SCRAM &&
 		    (iter < 1 || iter > SCRAM_MAX_ITERATIONS)) {
-			log_error("'%s': the SCRAM secret for \"%s\" has an iteration count that is "
-				  "not between 1 and %d; write it again with PostgreSQL's default "
-				  "(4096)", v->path, user, SCRAM_MAX_ITERATIONS);
+			log_error(
+				"'%s': the SCRAM secret for \"%s\" has an iteration count that is "
+				"not between 1 and %d; write it again with PostgreSQL's default "
+				"(4096)",
+				v->path, user, SCRAM_MAX_ITERATIONS);
 			v->rc = EX_CONFIG;
 			return;
 		}
@@ -87,8 +89,8 @@ static void verify_entry(const char *user, const char *secret, void *arg)
 			continue;
 		if (secret_classify(secret) == SECRET_MD5)
 			log_error("'%s': the md5 entry for \"%s\" does not match %s; it must be "
-				  "\"md5\" + md5(password + user name), in that order", v->path,
-				  user, upstream_from(u, UF_PASSWORD));
+				  "\"md5\" + md5(password + user name), in that order",
+				  v->path, user, upstream_from(u, UF_PASSWORD));
 		else
 			log_error("'%s': the entry for \"%s\" does not match %s", v->path, user,
 				  upstream_from(u, UF_PASSWORD));
@@ -109,7 +111,8 @@ static int keep_supplied_userlist(struct outfile *f, const struct config *c, boo
 		return 0; /* unreadable: reported by the permission check */
 	if (userlist_parse(text, verify_entry, &v) < 0)
 		log_warn("'%s' has a line pgbouncer cannot read; it ignores that line and every "
-			 "line after it (only ; starts a comment)", f->path);
+			 "line after it (only ; starts a comment)",
+			 f->path);
 	buf_puts(&f->content, text);
 	memset(text, 0, len);
 	free(text);

@@ -34,7 +34,8 @@ static int lookup_user(const char *s, size_t len, long *uid, long *gid)
 		return 0;
 	}
 	if (len >= sizeof(name)) {
-		log_error("--user: the user name is too long (at most %zu bytes)", sizeof(name) - 1);
+		log_error("--user: the user name is too long (at most %zu bytes)",
+			  sizeof(name) - 1);
 		return EX_USAGE;
 	}
 	memcpy(name, s, len);
@@ -42,7 +43,8 @@ static int lookup_user(const char *s, size_t len, long *uid, long *gid)
 	pw = getpwnam(name);
 	if (!pw) {
 		log_error("--user: no user named \"%s\" (this image has no passwd file: use a "
-			  "numeric UID[:GID])", name);
+			  "numeric UID[:GID])",
+			  name);
 		return EX_USAGE;
 	}
 	*uid = (long)pw->pw_uid;
@@ -93,8 +95,8 @@ int runas_drop(const struct runas *ra)
 	g = ra->gid;
 	/* Order matters: groups and gid while still privileged, uid last. */
 	if (setgroups(1, &g) < 0 || setgid(ra->gid) < 0 || setuid(ra->uid) < 0) {
-		log_error("could not switch to uid %ld gid %ld: %s", (long)ra->uid,
-			  (long)ra->gid, strerror(errno));
+		log_error("could not switch to uid %ld gid %ld: %s", (long)ra->uid, (long)ra->gid,
+			  strerror(errno));
 		return EX_OSERR;
 	}
 	if (setuid(0) == 0) {

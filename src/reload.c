@@ -15,8 +15,8 @@
 #include "settings.h"
 #include "wait.h"
 
-#define CONSOLE_MS 3000 /* to reach the console, hear its version, RELOAD */
-#define PAUSE_MS 5000   /* for the running transactions, before a RELOAD that needs PAUSE */
+#define CONSOLE_MS 3000    /* to reach the console, hear its version, RELOAD */
+#define PAUSE_MS 5000      /* for the running transactions, before a RELOAD that needs PAUSE */
 #define LOGIN_START_MS 300 /* for the SCRAM exchange of a login through the paused pool */
 
 static const char *skip_spaces(const char *p, const char *end)
@@ -104,8 +104,7 @@ bool ini_db_user(const char *text, const char *db, struct buf *out)
  * restart, so reload refuses it before writing anything. */
 #define FORCED_USER_RELOAD_SAFE 124
 
-static int check_forced_users(const struct config *c, int version, const char *old,
-			      const char *new)
+static int check_forced_users(const struct config *c, int version, const char *old, const char *new)
 {
 	struct buf a, b;
 	int rc = EX_OK;
@@ -119,11 +118,12 @@ static int check_forced_users(const struct config *c, int version, const char *o
 		if (!ini_db_user(old, db, &a) || !ini_db_user(new, db, &b))
 			continue;
 		if (strcmp(buf_str(&a), buf_str(&b)) != 0) {
-			log_error("reload: database \"%s\" would change its forced user (user= in "
-				  "[databases], \"%s\" before, \"%s\" now; AUTH_TYPE=any writes it), "
-				  "which pgbouncer %d.%d cannot take on a reload (1.18 exits with "
-				  "\"put_in_order: found existing elem\"): restart instead", db,
-				  buf_str(&a), buf_str(&b), version / 100, version % 100);
+			log_error(
+				"reload: database \"%s\" would change its forced user (user= in "
+				"[databases], \"%s\" before, \"%s\" now; AUTH_TYPE=any writes it), "
+				"which pgbouncer %d.%d cannot take on a reload (1.18 exits with "
+				"\"put_in_order: found existing elem\"): restart instead",
+				db, buf_str(&a), buf_str(&b), version / 100, version % 100);
 			rc = EX_CONFIG;
 		}
 	}
@@ -213,10 +213,11 @@ static void logins_start(struct pool_logins *p, const struct config *c, const st
 
 	for (size_t i = 0; i < c->nup; i++) {
 		const struct upstream *u = &c->up[i];
-		const char *keys[] = {"host", "port", "dbname", "user", "password",
-				      "application_name", NULL};
-		const char *vals[] = {l->socket_dir, l->port, u->alias, u->user, u->password,
-				      "pgbouncer-entrypoint-reload", NULL};
+		const char *keys[] = {
+			"host", "port", "dbname", "user", "password", "application_name", NULL};
+		const char *vals[] = {l->socket_dir, l->port,     u->alias,
+				      u->user,       u->password, "pgbouncer-entrypoint-reload",
+				      NULL};
 
 		p->conn[i] = NULL;
 		if (!config_user_first(c, i) || !u->alias || !u->user || !u->password)
@@ -237,10 +238,12 @@ static int logins_finish(struct pool_logins *p, const struct config *c)
 			continue;
 		if (!conn || PQstatus(conn) == CONNECTION_BAD ||
 		    !login_until(conn, now_ms() + CONSOLE_MS)) {
-			log_error("reload: pgbouncer reloaded, but \"%s\" cannot log in through it to "
-				  "\"%s\" with the new password: %s", c->up[i].user, c->up[i].alias,
-				  conn && PQstatus(conn) == CONNECTION_BAD ? PQerrorMessage(conn)
-									   : "timed out");
+			log_error(
+				"reload: pgbouncer reloaded, but \"%s\" cannot log in through it to "
+				"\"%s\" with the new password: %s",
+				c->up[i].user, c->up[i].alias,
+				conn && PQstatus(conn) == CONNECTION_BAD ? PQerrorMessage(conn)
+									 : "timed out");
 			rc = EX_NOPERM;
 		}
 		PQfinish(conn);
@@ -254,8 +257,8 @@ static bool secret_changes(const struct state *s, const char *old)
 {
 	const char *new = s->plan.userlist.content.data;
 
-	return s->pgbouncer_version < 124 && s->plan.userlist.write && new &&
-	       strstr(new, "SCRAM-SHA-256$") && (!old || strcmp(old, new) != 0);
+	return s->pgbouncer_version < 124 && s->plan.userlist.write &&
+	       new &&strstr(new, "SCRAM-SHA-256$") && (!old || strcmp(old, new) != 0);
 }
 
 /* RELOAD, then at once the login through the pool that caches the new
@@ -269,8 +272,7 @@ static bool secret_changes(const struct state *s, const char *old)
 static int switch_files(struct pg_conn **conn, const struct local *l, const struct state *s,
 			bool pause)
 {
-	bool paused = pause && console_query(*conn, "PAUSE", now_ms() + PAUSE_MS, NULL,
-					     "reload");
+	bool paused = pause && console_query(*conn, "PAUSE", now_ms() + PAUSE_MS, NULL, "reload");
 	struct pool_logins logins;
 	bool reloaded, resumed;
 	int rc;

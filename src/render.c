@@ -8,8 +8,10 @@
 
 static void header(struct buf *out)
 {
-	buf_printf(out, "%s %s from the environment; edits here are replaced at the "
-			"next start\n", GENERATED_MARK, PGBE_VERSION);
+	buf_printf(out,
+		   "%s %s from the environment; edits here are replaced at the "
+		   "next start\n",
+		   GENERATED_MARK, PGBE_VERSION);
 }
 
 static void put_pair(struct buf *out, const char *key, const char *value)
@@ -21,8 +23,8 @@ static void put_pair(struct buf *out, const char *key, const char *value)
 		quote_connstr(out, key, value, &why);
 }
 
-static void render_database(const struct config *c, const struct upstream *u,
-			    struct buf *out, bool redact)
+static void render_database(const struct config *c, const struct upstream *u, struct buf *out,
+			    bool redact)
 {
 	const char *auth = config_get(c, "auth_type");
 

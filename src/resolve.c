@@ -28,9 +28,10 @@ static int lookup(const char *host, int flags, char *out, size_t cap)
 	}
 	out[0] = '\0';
 	for (struct addrinfo *a = res; a && len + INET6_ADDRSTRLEN + 1 < cap; a = a->ai_next) {
-		const void *ip = a->ai_family == AF_INET
-					 ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
-					 : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+		const void *ip =
+			a->ai_family == AF_INET
+				? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+				: (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
 		if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) ||
 		    !inet_ntop(a->ai_family, ip, out + len, (socklen_t)(cap - len)))
 			continue;
@@ -69,8 +70,10 @@ static int lookup_in_child(const char *host, long long deadline, char *out, size
 	if (r == DEADLINE_STOPPED)
 		return EX_SIGNAL_BASE + wait_stop_signal;
 	if (r == DEADLINE_PASSED) {
-		buf_printf(why, "could not translate host name \"%s\" to address: no answer from "
-				"the name server in time", host);
+		buf_printf(why,
+			   "could not translate host name \"%s\" to address: no answer from "
+			   "the name server in time",
+			   host);
 		return EX_UNAVAILABLE;
 	}
 	return EX_OK;

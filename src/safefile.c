@@ -82,11 +82,11 @@ static bool run_user_controls(int dfd, const char *name)
 }
 
 struct walk {
-	int dfd;		  /* the directory the last entry is in (O_PATH) */
-	char name[NAME_MAX + 1];  /* the last entry */
-	struct stat st;		  /* lstat of it */
-	bool last;		  /* the walk reached the last component */
-	bool tainted;		  /* some directory on the way is the run user's */
+	int dfd;                 /* the directory the last entry is in (O_PATH) */
+	char name[NAME_MAX + 1]; /* the last entry */
+	struct stat st;          /* lstat of it */
+	bool last;               /* the walk reached the last component */
+	bool tainted;            /* some directory on the way is the run user's */
 };
 
 /* The link NAME in W's directory: its target, then what was still to walk. */

@@ -13,8 +13,8 @@
 
 const char *learn_status_name(enum learn_status s)
 {
-	static const char *const names[] = {"scram", "md5",     "cleartext", "trust",
-					    "other", "retry",   "refused",   "stopped", "none"};
+	static const char *const names[] = {"scram", "md5",     "cleartext", "trust", "other",
+					    "retry", "refused", "stopped",   "none"};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
@@ -180,8 +180,8 @@ static enum learn_status learn_allow(const struct learn_target *t, const char *h
 	return learn_host(&tls, host, deadline, secret, why);
 }
 
-enum learn_status scram_learn(const struct learn_target *t, long long deadline,
-			      struct buf *secret, struct buf *why)
+enum learn_status scram_learn(const struct learn_target *t, long long deadline, struct buf *secret,
+			      struct buf *why)
 {
 	bool allow = t->sslmode && !strcmp(t->sslmode, "allow");
 	char *hosts = strdup(t->host), *save = NULL;

@@ -178,8 +178,7 @@ bool scram_nonce(char *out, size_t outlen)
 	return true;
 }
 
-void scram_client_first(struct scram_state *s, const char *user, const char *nonce,
-			struct buf *out)
+void scram_client_first(struct scram_state *s, const char *user, const char *nonce, struct buf *out)
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->client_nonce, sizeof(s->client_nonce), "%s", nonce);
@@ -241,20 +240,19 @@ static bool parse_iterations(const char *v, int *out)
 	return true;
 }
 
-bool scram_parse_server_first(struct scram_state *s, const char *msg, size_t len,
-			      const char **why)
+bool scram_parse_server_first(struct scram_state *s, const char *msg, size_t len, const char **why)
 {
 	const char *p = msg, *end = msg + len;
 	char salt[4 * SCRAM_MAX_SALT], iter[16];
 	size_t cn = strlen(s->client_nonce);
 
 	*why = "the server's SCRAM message is malformed";
-	if (len >= sizeof(s->server_first) || !attr(&p, end, 'r', s->server_nonce,
-						      sizeof(s->server_nonce)) ||
+	if (len >= sizeof(s->server_first) ||
+	    !attr(&p, end, 'r', s->server_nonce, sizeof(s->server_nonce)) ||
 	    !attr(&p, end, 's', salt, sizeof(salt)) || !attr(&p, end, 'i', iter, sizeof(iter)))
 		return false;
-	if (strncmp(s->server_nonce, s->client_nonce, cn) != 0 ||
-	    strlen(s->server_nonce) == cn || strchr(s->server_nonce, ',')) {
+	if (strncmp(s->server_nonce, s->client_nonce, cn) != 0 || strlen(s->server_nonce) == cn ||
+	    strchr(s->server_nonce, ',')) {
 		*why = "the server's SCRAM nonce does not extend ours";
 		return false;
 	}
@@ -280,8 +278,7 @@ static bool hmac(const unsigned char *key, const void *data, size_t len, unsigne
 }
 
 /* SaltedPassword = Hi(SASLprep(password), salt, i) = PBKDF2-HMAC-SHA-256 */
-static bool salted_password(const struct scram_state *s, const char *password,
-			    unsigned char *out)
+static bool salted_password(const struct scram_state *s, const char *password, unsigned char *out)
 {
 	char *pw = secret_saslprep(password);
 	bool ok = pw && PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), s->salt, s->saltlen, s->iterations,

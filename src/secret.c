@@ -59,16 +59,16 @@ char *secret_saslprep(const char *password)
 	return strdup(password);
 }
 
-bool secret_scram(const char *password, const unsigned char *salt, int saltlen,
-		  int iterations, struct buf *out)
+bool secret_scram(const char *password, const unsigned char *salt, int saltlen, int iterations,
+		  struct buf *out)
 {
 	unsigned char salted[SHA256_DIGEST_LENGTH], client[SHA256_DIGEST_LENGTH];
 	unsigned char stored[SHA256_DIGEST_LENGTH], server[SHA256_DIGEST_LENGTH];
 	unsigned int len;
 	char *pw = secret_saslprep(password);
 	bool ok = pw != NULL &&
-		  PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, saltlen, iterations,
-				    EVP_sha256(), sizeof(salted), salted) == 1 &&
+		  PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), salt, saltlen, iterations, EVP_sha256(),
+				    sizeof(salted), salted) == 1 &&
 		  HMAC(EVP_sha256(), salted, sizeof(salted), (const unsigned char *)"Client Key",
 		       10, client, &len) != NULL &&
 		  SHA256(client, sizeof(client), stored) != NULL &&
@@ -103,11 +103,9 @@ bool secret_scram_random(const char *password, struct buf *out)
 
 enum secret_kind secret_classify(const char *s)
 {
-	if (strncmp(s, "md5", 3) == 0 && strlen(s) == 35 &&
-	    strspn(s + 3, "0123456789abcdef") == 32)
+	if (strncmp(s, "md5", 3) == 0 && strlen(s) == 35 && strspn(s + 3, "0123456789abcdef") == 32)
 		return SECRET_MD5;
-	if (strncmp(s, "SCRAM-SHA-256$", 14) == 0 && strchr(s + 14, ':') &&
-	    strchr(s + 14, '$'))
+	if (strncmp(s, "SCRAM-SHA-256$", 14) == 0 && strchr(s + 14, ':') && strchr(s + 14, '$'))
 		return SECRET_SCRAM;
 	return SECRET_PLAIN;
 }

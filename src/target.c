@@ -16,10 +16,10 @@ void target_init(struct target *t, const struct config *c, const struct upstream
 	t->u = u;
 	buf_init(&t->hosts);
 	buf_init(&t->addrs);
-#define KV(k, v)                        \
-	do {                            \
-		t->keys[n] = (k);       \
-		t->vals[n++] = (v);     \
+#define KV(k, v)                    \
+	do {                        \
+		t->keys[n] = (k);   \
+		t->vals[n++] = (v); \
 	} while (0)
 	t->host_slot = n;
 	KV("host", u->host);

@@ -156,9 +156,9 @@ static bool splits_connstr(const struct buf *out, const struct section *s, const
 }
 
 /* Expand the reference starting at P ("${"); returns the end, or NULL. */
-static const char *expand_one(const char *name, const char *text, const char *p,
-			      struct env *e, enum template_kind kind, bool redact,
-			      struct section *sec, struct buf *out)
+static const char *expand_one(const char *name, const char *text, const char *p, struct env *e,
+			      enum template_kind kind, bool redact, struct section *sec,
+			      struct buf *out)
 {
 	const char *start = p + 2, *q = start, *close, *def = NULL;
 	char var[128];
@@ -167,9 +167,11 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 		q++;
 	close = strchr(q, '}');
 	if (q == start || isdigit((unsigned char)*start) || q - start >= (long)sizeof(var) ||
-	    !close || (q != close && strncmp(q, ":-", 2) != 0) || memchr(q, '\n', (size_t)(close - q))) {
+	    !close || (q != close && strncmp(q, ":-", 2) != 0) ||
+	    memchr(q, '\n', (size_t)(close - q))) {
 		log_error("%s line %d: malformed reference; write ${NAME} or ${NAME:-default} "
-			  "(and $$ for a literal $)", name, line_of(text, p));
+			  "(and $$ for a literal $)",
+			  name, line_of(text, p));
 		return NULL;
 	}
 	memcpy(var, start, (size_t)(q - start));
@@ -194,15 +196,16 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 	if (kind == TEMPLATE_INI && (track_section(sec, out), splits_connstr(out, sec, v))) {
 		log_error("%s line %d: %s contains white space or starts with a quote, which "
 			  "would add keys to the connection string; put the reference in single "
-			  "quotes: key='${%s}'", name, line_of(text, p), var, var);
+			  "quotes: key='${%s}'",
+			  name, line_of(text, p), var, var);
 		return NULL;
 	}
 	put_value(out, redact && vars_is_secret(var) ? REDACTED : v, kind);
 	return close + 1;
 }
 
-int template_expand(const char *name, const char *text, struct env *e,
-		    enum template_kind kind, bool redact, struct buf *out)
+int template_expand(const char *name, const char *text, struct env *e, enum template_kind kind,
+		    bool redact, struct buf *out)
 {
 	struct section sec = {out->len, false, !out->len || out->data[out->len - 1] == '\n'};
 	const char *p = text;

@@ -16,12 +16,8 @@
 #include "vars.h"
 
 const char *const upstream_field_names[UF_COUNT] = {
-	[UF_HOST] = "host",
-	[UF_PORT] = "port",
-	[UF_DBNAME] = "database name",
-	[UF_USER] = "user name",
-	[UF_PASSWORD] = "password",
-	[UF_ALIAS] = "pool name",
+	[UF_HOST] = "host",      [UF_PORT] = "port",         [UF_DBNAME] = "database name",
+	[UF_USER] = "user name", [UF_PASSWORD] = "password", [UF_ALIAS] = "pool name",
 };
 
 char **upstream_field(struct upstream *u, enum upstream_field f)
@@ -129,7 +125,8 @@ static int upstream_from_vars(struct env *e, struct upstream *u, bool *found)
 		const char *na = field_vars[i].names[0], *nb = field_vars[i].names[1];
 		const char *a = pair_value(e, na), *b = pair_value(e, nb);
 		if (a && b && strcmp(a, b) != 0) {
-			log_error("%s and %s are both set, to different values; set only one", na, nb);
+			log_error("%s and %s are both set, to different values; set only one", na,
+				  nb);
 			return EX_CONFIG;
 		}
 		if (!a && !b)
@@ -137,12 +134,14 @@ static int upstream_from_vars(struct env *e, struct upstream *u, bool *found)
 		*found = true;
 		if (!(*upstream_field(u, field_vars[i].field) = strdup(a ? a : b)))
 			return EX_OSERR;
-		upstream_set_from(u, field_vars[i].field, env_origin(e, a ? na : nb, origin, sizeof(origin)));
+		upstream_set_from(u, field_vars[i].field,
+				  env_origin(e, a ? na : nb, origin, sizeof(origin)));
 	}
 	snprintf(u->origin, sizeof(u->origin), "%s",
-		 u->from[UF_HOST][0] ? u->from[UF_HOST] : u->from[UF_DBNAME][0] ? u->from[UF_DBNAME]
-						       : u->from[UF_USER][0]     ? u->from[UF_USER]
-										 : "DB_HOST");
+		 u->from[UF_HOST][0]     ? u->from[UF_HOST]
+		 : u->from[UF_DBNAME][0] ? u->from[UF_DBNAME]
+		 : u->from[UF_USER][0]   ? u->from[UF_USER]
+					 : "DB_HOST");
 	return EX_OK;
 }
 
@@ -164,14 +163,15 @@ static int merge_upstreams(struct upstream *url, struct upstream *vars)
 		char **a = upstream_field(url, f), **b = upstream_field(vars, f);
 		if (!same_field(f, *a, *b)) {
 			if (f == UF_PASSWORD)
-				log_error("DATABASE_URL and %s name different passwords; set one of "
-					  "them, or make them agree",
-					  vars->from[f]);
+				log_error(
+					"DATABASE_URL and %s name different passwords; set one of "
+					"them, or make them agree",
+					vars->from[f]);
 			else if (vars_is_secret(vars->from[f]))
 				/* a value read from a file is never echoed (item 9) */
 				log_error("DATABASE_URL and %s name different upstreams (%s); set "
-					  "one of them, or make them agree", vars->from[f],
-					  upstream_field_names[f]);
+					  "one of them, or make them agree",
+					  vars->from[f], upstream_field_names[f]);
 			else
 				/* only the variable's side: any part of the URL may be
 				 * the password when the URL is malformed (item 9) */
@@ -233,7 +233,8 @@ static int database_urls(struct gather *g)
 	}
 	for (int i = 0; i < n; i++) {
 		snprintf(origin, sizeof(origin), "%s (URL %d)",
-			 env_find(g->e, "DATABASE_URLS")->file ? "DATABASE_URLS_FILE" : "DATABASE_URLS",
+			 env_find(g->e, "DATABASE_URLS")->file ? "DATABASE_URLS_FILE"
+							       : "DATABASE_URLS",
 			 i + 1);
 		if (!rc)
 			rc = url_upstream(g, urls[i], origin, NULL);
@@ -293,7 +294,7 @@ int upstreams_gather(struct upstream *up, size_t *n, struct env *e, bool need,
 			return EX_OSERR;
 		char origin[VAR_NAME_MAX];
 		upstream_set_from(&up[0], UF_ALIAS,
-			 env_origin(e, "PGBOUNCER_DATABASE", origin, sizeof(origin)));
+				  env_origin(e, "PGBOUNCER_DATABASE", origin, sizeof(origin)));
 	}
 	for (size_t i = 0; i < *n; i++)
 		if ((rc = upstream_complete(&up[i], need)) ||

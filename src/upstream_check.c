@@ -147,7 +147,8 @@ int upstream_check_self(const struct upstream *u, const char *lp, const char *la
 	else
 		log_error("%s points at this pool itself (%s:%s is where pgbouncer listens); set "
 			  "it to the database server and give applications the pool's address "
-			  "instead", upstream_from(u, UF_HOST), u->host, u->port);
+			  "instead",
+			  upstream_from(u, UF_HOST), u->host, u->port);
 	return EX_CONFIG;
 }
 
@@ -174,4 +175,3 @@ int upstreams_check_unique(const struct upstream *up, size_t n)
 	}
 	return EX_OK;
 }
-

@@ -15,8 +15,7 @@ static const char *const alias_schemes[] = {"pgsql://", "postgis://", "timescale
 
 static bool has_scheme(const char *s)
 {
-	return strncasecmp(s, "postgres://", 11) == 0 ||
-	       strncasecmp(s, "postgresql://", 13) == 0;
+	return strncasecmp(s, "postgres://", 11) == 0 || strncasecmp(s, "postgresql://", 13) == 0;
 }
 
 static const char *scheme_alias(const char *s)
@@ -41,7 +40,8 @@ static void log_parse_error(const char *origin, const char *err)
 		n -= 3;
 	log_error("%s is not a valid PostgreSQL URL: %.*s; percent-encode '@' ':' '/' '?' "
 		  "'#' '%%' and spaces in the user name and password (%%40 %%3A %%2F %%3F "
-		  "%%23 %%25 %%20)", origin, (int)n, msg);
+		  "%%23 %%25 %%20)",
+		  origin, (int)n, msg);
 }
 
 static char *dup_or_null(const char *s)
@@ -64,7 +64,8 @@ static int one_port(struct upstream *u, const char *ports, const char *origin)
 			/* the list is part of the URL, which may hold the password
 			 * where a port was meant: name the variable, not the ports */
 			log_error("%s lists hosts with different ports; pgbouncer uses one port "
-				  "for all hosts of a database", origin);
+				  "for all hosts of a database",
+				  origin);
 			free(this);
 			free(first);
 			return EX_CONFIG;
@@ -106,7 +107,8 @@ static int take_option(struct upstream *u, const PQconninfoOption *o, const char
 	else {
 		log_error("%s: parameter %s is not supported; pgbouncer's [databases] accepts "
 			  "host, port, dbname, user, password, application_name, and sslmode "
-			  "for server_tls_sslmode", origin, k);
+			  "for server_tls_sslmode",
+			  origin, k);
 		return EX_CONFIG;
 	}
 	return 0;

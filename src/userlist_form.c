@@ -10,7 +10,6 @@
 #include "render.h"
 #include "secret.h"
 
-
 /* Why plaintext, when the server's answer decides it. */
 static const char *kind_reason(enum server_kind k)
 {
@@ -52,30 +51,37 @@ enum form form_choose(const struct form_rules *r, enum server_kind k, const char
 
 	*why = "";
 	if (r->force_plain)
-		return plain("--userlist-plaintext (PGBOUNCER_USERLIST_PLAINTEXT) asks for it", why);
+		return plain("--userlist-plaintext (PGBOUNCER_USERLIST_PLAINTEXT) asks for it",
+			     why);
 	/* auth_type any reads no auth_file: any form serves; keep the least */
 	if (!strcmp(auth, "any"))
-		return k == KIND_SCRAM ? FORM_SCRAM : k == KIND_MD5 ? FORM_MD5 : plain(kind_reason(k), why);
+		return k == KIND_SCRAM ? FORM_SCRAM
+		       : k == KIND_MD5 ? FORM_MD5
+				       : plain(kind_reason(k), why);
 	if (r->auth_user)
 		return plain("it is auth_user: pgbouncer logs in as it for auth_query with no "
-			     "client proof", why);
+			     "client proof",
+			     why);
 	if (k == KIND_MD5) {
 		/* pgbouncer logs in with the hash itself (pass-the-hash) */
 		if (strcmp(auth, "scram-sha-256") != 0)
 			return FORM_MD5;
-		return plain("the server asks for md5, and auth_type scram-sha-256 cannot check "
-			     "clients against an md5 hash (AUTH_TYPE=md5 lets userlist.txt hold the "
-			     "md5 hash instead)", why);
+		return plain(
+			"the server asks for md5, and auth_type scram-sha-256 cannot check "
+			"clients against an md5 hash (AUTH_TYPE=md5 lets userlist.txt hold the "
+			"md5 hash instead)",
+			why);
 	}
 	if (k != KIND_SCRAM)
 		return plain(kind_reason(k), why);
 	if (!proves_scram(auth))
-		return plain(!strcmp(auth, "plain")
-				     ? "auth_type plain: pgbouncer checks the client's cleartext "
-				       "password but keeps no SCRAM proof to log in to the server with"
-				     : "this auth_type gives pgbouncer no client SCRAM proof to log in "
-				       "to the server with",
-			     why);
+		return plain(
+			!strcmp(auth, "plain")
+				? "auth_type plain: pgbouncer checks the client's cleartext "
+				  "password but keeps no SCRAM proof to log in to the server with"
+				: "this auth_type gives pgbouncer no client SCRAM proof to log in "
+				  "to the server with",
+			why);
 	/* min_pool_size needs no plaintext: pgbouncer fills the minimum only while
 	 * the pool has clients (janitor.c check_pool_size), whose proofs it keeps,
 	 * or a forced user, which only auth_type any writes */
@@ -103,8 +109,8 @@ static enum server_kind kind_of(enum learn_status st, bool unstable)
 }
 
 /* Every upstream of USER together; *SECRET is the common SCRAM secret. */
-static enum server_kind user_kind(const struct config *c, const struct learned *l,
-				  const char *user, const char **secret)
+static enum server_kind user_kind(const struct config *c, const struct learned *l, const char *user,
+				  const char **secret)
 {
 	enum server_kind k = KIND_NONE;
 	bool first = true;
@@ -139,8 +145,9 @@ static void rules_of(const struct config *c, const char *user, bool force, struc
 
 static const char *form_name(enum form f)
 {
-	return f == FORM_SCRAM ? "the server's SCRAM secret" : f == FORM_MD5 ? "the md5 hash"
-									  : "the plaintext password";
+	return f == FORM_SCRAM ? "the server's SCRAM secret"
+	       : f == FORM_MD5 ? "the md5 hash"
+			       : "the plaintext password";
 }
 
 /* Each generated entry: its form, and a warning for plaintext. */
@@ -166,7 +173,8 @@ static int apply_generated(struct plan *p, const struct config *c, const struct 
 		else if (f == FORM_MD5 && secret_md5(u->user, u->password, &md5[i]))
 			secret[i] = buf_str(&md5[i]);
 		if (f == FORM_PLAIN)
-			log_warn("userlist.txt holds the plaintext password of \"%s\": %s", u->user, why);
+			log_warn("userlist.txt holds the plaintext password of \"%s\": %s", u->user,
+				 why);
 		else
 			log_info("userlist.txt holds %s of \"%s\", not its password", form_name(f),
 				 u->user);
@@ -199,7 +207,8 @@ static void check_supplied(const char *user, const char *stored, void *arg)
 	log_error("'%s': the SCRAM secret of \"%s\" is not the server's own (another salt or "
 		  "iteration count), so pgbouncer's login to the server with a client's proof "
 		  "fails; put the plaintext password there, or delete the file and let "
-		  "pgbouncer-entrypoint write the server's secret", x->path, user);
+		  "pgbouncer-entrypoint write the server's secret",
+		  x->path, user);
 	x->rc = EX_CONFIG;
 }
 
@@ -209,9 +218,10 @@ int userlist_apply(struct plan *p, const struct config *c, const struct learned 
 	const char *auth = config_get(c, "auth_type");
 
 	if (auth && !strcmp(auth, "any") && p->ini.source && !strcmp(p->ini.source, "generated"))
-		log_warn("auth_type any: pgbouncer.ini holds the plaintext password (password= on "
-			 "each database line), because no client proves anything that pgbouncer could "
-			 "log in to the server with");
+		log_warn(
+			"auth_type any: pgbouncer.ini holds the plaintext password (password= on "
+			"each database line), because no client proves anything that pgbouncer could "
+			"log in to the server with");
 
 	if (p->userlist.source && !strcmp(p->userlist.source, "generated"))
 		return apply_generated(p, c, l, force);
@@ -239,12 +249,14 @@ void userlist_explain(const struct plan *p, const struct config *c, bool force, 
 		if (!config_user_first(c, i))
 			continue;
 		rules_of(c, u->user, force, &r);
-		if (form_choose(&r, timeout && u->host ? KIND_SCRAM : KIND_NONE, &why) == FORM_SCRAM)
+		if (form_choose(&r, timeout && u->host ? KIND_SCRAM : KIND_NONE, &why) ==
+		    FORM_SCRAM)
 			printf("# run writes for \"%s\": the server's SCRAM secret, learned in its "
 			       "login (the md5 hash or the plaintext if the server asks for md5 or "
-			       "cleartext)\n", u->user);
+			       "cleartext)\n",
+			       u->user);
 		else
-			printf("# run writes for \"%s\": the plaintext password, because %s\n", u->user,
-			       why);
+			printf("# run writes for \"%s\": the plaintext password, because %s\n",
+			       u->user, why);
 	}
 }

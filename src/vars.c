@@ -17,11 +17,20 @@ const struct field_vars field_vars[] = {
 const size_t n_field_vars = sizeof(field_vars) / sizeof(field_vars[0]);
 
 const char *const other_vars[] = {
-	"DATABASE_URL",		  "DATABASE_URLS",	    "PGBOUNCER_DATABASE",
-	"PGBOUNCER_CONFIG_DIR",	  "PGBOUNCER_RUN_USER",	    "PGBOUNCER_WAIT_TIMEOUT",
-	"PGBOUNCER_USERLIST_PLAINTEXT", "POOL_SIZE",		  "CLIENT_ENCODING",	    "TIMEZONE",
+	"DATABASE_URL",
+	"DATABASE_URLS",
+	"PGBOUNCER_DATABASE",
+	"PGBOUNCER_CONFIG_DIR",
+	"PGBOUNCER_RUN_USER",
+	"PGBOUNCER_WAIT_TIMEOUT",
+	"PGBOUNCER_USERLIST_PLAINTEXT",
+	"POOL_SIZE",
+	"CLIENT_ENCODING",
+	"TIMEZONE",
 	"PGBOUNCER_METRICS_LISTEN",
-	"PGBOUNCER_DRAIN_DELAY",  "PGBOUNCER_DRAIN_TIMEOUT", "PGBOUNCER_WATCH_INTERVAL",
+	"PGBOUNCER_DRAIN_DELAY",
+	"PGBOUNCER_DRAIN_TIMEOUT",
+	"PGBOUNCER_WATCH_INTERVAL",
 };
 const size_t n_other_vars = sizeof(other_vars) / sizeof(other_vars[0]);
 
@@ -30,7 +39,8 @@ const struct unsupported_var unsupported_vars[] = {
 	 true},
 	{"PGBOUNCER_DAEMON_GROUP", "not supported: use --user UID:GID or PGBOUNCER_RUN_USER", true},
 	{"PGBOUNCER_DAEMON_USER", "not supported: use --user UID:GID or PGBOUNCER_RUN_USER", true},
-	{"PGBOUNCER_EXTRA_FLAGS", "not supported: pass arguments after -- to the run command", true},
+	{"PGBOUNCER_EXTRA_FLAGS", "not supported: pass arguments after -- to the run command",
+	 true},
 	{"PGBOUNCER_FAIL_ON_INVALID_DSN_FILE", "is ignored: an unreadable _FILE is always an error",
 	 false},
 	{"PGBOUNCER_FORCE_INITSCRIPTS", "is ignored: this image runs no init scripts", false},

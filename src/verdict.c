@@ -8,23 +8,35 @@
  * down (57P0x), connection trouble (08).  Any other SQLSTATE is an answer. */
 static bool sqlstate_retries(const char *state)
 {
-	return !strncmp(state, "53", 2) || !strncmp(state, "08", 2) ||
-	       !strcmp(state, "57P01") || !strcmp(state, "57P02") || !strcmp(state, "57P03");
+	return !strncmp(state, "53", 2) || !strncmp(state, "08", 2) || !strcmp(state, "57P01") ||
+	       !strcmp(state, "57P02") || !strcmp(state, "57P03");
 }
 
 /* libpq's own texts (English: libpq is built without NLS) and the server's
  * English ones, for failures without a SQLSTATE. */
 static const char *const retry_texts[] = {
-	"connection refused", "could not translate host name", "name or service not known",
-	"temporary failure in name resolution", "no route to host", "network is unreachable",
-	"timeout expired", "the database system is starting up",
-	"the database system is shutting down", "the database system is in recovery mode",
+	"connection refused",
+	"could not translate host name",
+	"name or service not known",
+	"temporary failure in name resolution",
+	"no route to host",
+	"network is unreachable",
+	"timeout expired",
+	"the database system is starting up",
+	"the database system is shutting down",
+	"the database system is in recovery mode",
 	"the database system is not yet accepting connections",
-	"the database system is not accepting connections", "too many clients already",
-	"too many connections", "remaining connection slots are reserved",
-	"server closed the connection unexpectedly", "connection reset by peer",
-	"no such file or directory", "could not receive data", "could not send data",
-	"host is unreachable", "try again",
+	"the database system is not accepting connections",
+	"too many clients already",
+	"too many connections",
+	"remaining connection slots are reserved",
+	"server closed the connection unexpectedly",
+	"connection reset by peer",
+	"no such file or directory",
+	"could not receive data",
+	"could not send data",
+	"host is unreachable",
+	"try again",
 };
 
 /* TEXT (and ALSO, when given) in the message, or the server's SQLSTATE

@@ -62,9 +62,11 @@ static enum attempt_result md5_hash_would_fail(PGconn *conn, const struct target
 		strcmp(PQgetvalue(r, 0, 0), "scram-sha-256") == 0;
 	PQclear(r);
 	if (scram)
-		buf_printf(why, "userlist.txt holds an md5 hash for \"%s\", but the server uses "
-				"SCRAM (password_encryption = scram-sha-256), and pgbouncer cannot "
-				"log in to it with an md5 hash (\"wrong password type\")", t->u->user);
+		buf_printf(why,
+			   "userlist.txt holds an md5 hash for \"%s\", but the server uses "
+			   "SCRAM (password_encryption = scram-sha-256), and pgbouncer cannot "
+			   "log in to it with an md5 hash (\"wrong password type\")",
+			   t->u->user);
 	return scram ? ATTEMPT_WRONG_SECRET : ATTEMPT_OK;
 }
 
@@ -196,8 +198,9 @@ static int give_up(struct waiting *w)
 	bool both = w->earlier.len && strcmp(buf_str(&w->earlier), buf_str(&w->why)) != 0;
 
 	log_error("upstream %s:%s not reachable after %.0f s: %s%s%s (--wait-timeout / "
-		  "PGBOUNCER_WAIT_TIMEOUT)", u->host, u->port, (now_ms() - w->start) / 1000.0,
-		  buf_str(&w->why), both ? "; before that: " : "", both ? buf_str(&w->earlier) : "");
+		  "PGBOUNCER_WAIT_TIMEOUT)",
+		  u->host, u->port, (now_ms() - w->start) / 1000.0, buf_str(&w->why),
+		  both ? "; before that: " : "", both ? buf_str(&w->earlier) : "");
 	return EX_UNAVAILABLE;
 }
 
@@ -319,10 +322,11 @@ int wait_check_not_self(const struct config *c)
 		    strchr(u->host, ','))
 			continue;
 		if (wildcard(la) ? resolves_to_self(u->host) : strcasecmp(u->host, la) == 0) {
-			log_error("%s (%s:%s) is this container's own address, where pgbouncer listens: "
-				  "the pool would connect to itself; set DB_HOST to the database "
-				  "server and give applications the pool's address instead",
-				  u->origin, u->host, u->port);
+			log_error(
+				"%s (%s:%s) is this container's own address, where pgbouncer listens: "
+				"the pool would connect to itself; set DB_HOST to the database "
+				"server and give applications the pool's address instead",
+				u->origin, u->host, u->port);
 			return EX_CONFIG;
 		}
 	}

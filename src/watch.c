@@ -23,8 +23,8 @@
 extern char **environ;
 
 #define MAX_INPUTS 64
-#define QUIET_MS 300    /* a burst of events is over after this much silence */
-#define BURST_MS 2000   /* ... or after this long in any case */
+#define QUIET_MS 300  /* a burst of events is over after this much silence */
+#define BURST_MS 2000 /* ... or after this long in any case */
 
 struct inputs {
 	char path[MAX_INPUTS][4096];
@@ -108,8 +108,9 @@ static int watch_dirs(const struct inputs *in)
 		char copy[4096];
 		snprintf(copy, sizeof(copy), "%s", in->path[i]);
 		/* a directory that does not exist yet is covered by the polling */
-		inotify_add_watch(fd, dirname(copy), IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE |
-						     IN_DELETE | IN_ATTRIB | IN_MODIFY);
+		inotify_add_watch(fd, dirname(copy),
+				  IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
+					  IN_MODIFY);
 	}
 	return fd;
 }

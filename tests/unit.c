@@ -32,16 +32,16 @@
 static int passed, failed;
 static const char *datadir;
 
-#define CHECK(cond, ...)                                                  \
-	do {                                                              \
-		if (cond) {                                               \
-			passed++;                                         \
-		} else {                                                  \
-			failed++;                                         \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);       \
-			printf(__VA_ARGS__);                              \
-			printf("\n");                                     \
-		}                                                         \
+#define CHECK(cond, ...)                                            \
+	do {                                                        \
+		if (cond) {                                         \
+			passed++;                                   \
+		} else {                                            \
+			failed++;                                   \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+			printf(__VA_ARGS__);                        \
+			printf("\n");                               \
+		}                                                   \
 	} while (0)
 
 /* \\ \t \n \r \xHH */
@@ -61,7 +61,8 @@ static char *unescape(const char *s)
 			*o++ = '\n';
 		else if (*s == 'r')
 			*o++ = '\r';
-		else if (*s == 'x' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+		else if (*s == 'x' && isxdigit((unsigned char)s[1]) &&
+			 isxdigit((unsigned char)s[2])) {
 			char hex[3] = {s[1], s[2], 0};
 			*o++ = (char)strtol(hex, NULL, 16);
 			s += 2;
@@ -121,7 +122,8 @@ static void quote_row(char **f, int n, int line)
 		ok = true;
 	}
 	if (!strcmp(want, "REFUSE"))
-		CHECK(!ok, "quote.tsv:%d %s accepted \"%s\" as [%s]", line, f[0], f[1], buf_str(&b));
+		CHECK(!ok, "quote.tsv:%d %s accepted \"%s\" as [%s]", line, f[0], f[1],
+		      buf_str(&b));
 	else
 		CHECK(ok && !strcmp(buf_str(&b), want), "quote.tsv:%d %s: got [%s] want [%s] (%s)",
 		      line, f[0], buf_str(&b), want, why);
@@ -140,7 +142,8 @@ static void secret_row(char **f, int n, int line)
 	if (!strcmp(f[0], "md5")) {
 		CHECK(secret_md5(user, pw, &b) && !strcmp(buf_str(&b), f[3]),
 		      "secrets.tsv:%d md5 got %s want %s", line, buf_str(&b), f[3]);
-		CHECK(secret_classify(f[3]) == SECRET_MD5, "secrets.tsv:%d md5 not classified", line);
+		CHECK(secret_classify(f[3]) == SECRET_MD5, "secrets.tsv:%d md5 not classified",
+		      line);
 	} else {
 		CHECK(secret_classify(f[3]) == SECRET_SCRAM, "secrets.tsv:%d not SCRAM", line);
 		/* recomputed with the server's salt and iterations, byte for byte */
@@ -220,8 +223,8 @@ static void url_row(char **f, int n, int line)
 static void test_url_split(void)
 {
 	char *out[8];
-	int n = url_split_list("postgres://a:b@h1,h2/x, postgresql://c@h3/y\npgsql://d@h4/z",
-			       out, 8);
+	int n = url_split_list("postgres://a:b@h1,h2/x, postgresql://c@h3/y\npgsql://d@h4/z", out,
+			       8);
 
 	CHECK(n == 3, "split count %d", n);
 	if (n == 3) {
@@ -256,8 +259,9 @@ static void settings_row(char **f, int n, int line)
 	if (!strcmp(f[2], "REFUSE"))
 		CHECK(!ok, "settings.tsv:%d %s accepted [%s]", line, f[0], f[1]);
 	else
-		CHECK(ok && !strcmp(buf_str(&b), f[2]), "settings.tsv:%d %s [%s] -> [%s] want [%s] %s",
-		      line, f[0], f[1], buf_str(&b), f[2], why);
+		CHECK(ok && !strcmp(buf_str(&b), f[2]),
+		      "settings.tsv:%d %s [%s] -> [%s] want [%s] %s", line, f[0], f[1], buf_str(&b),
+		      f[2], why);
 	buf_free(&b);
 	free(in);
 }
@@ -274,7 +278,8 @@ static void test_settings_table(void)
 		if (!s->our_default)
 			continue;
 		buf_init(&b);
-		CHECK(setting_normalize(s, s->our_default, &b, &why), "default of %s invalid", s->name);
+		CHECK(setting_normalize(s, s->our_default, &b, &why), "default of %s invalid",
+		      s->name);
 		buf_free(&b);
 	}
 }
@@ -337,12 +342,14 @@ static void check_expectation(const char *name, const char *x, struct buf *ini, 
 	bool negate = x[0] == '!';
 	const char *sp = strchr(x, ' ');
 	const char *what = negate ? x + 1 : x;
-	struct buf *where = !strncmp(what, "ini", 3) ? ini : !strncmp(what, "userlist", 8) ? ul : log;
+	struct buf *where = !strncmp(what, "ini", 3)        ? ini
+			    : !strncmp(what, "userlist", 8) ? ul
+							    : log;
 	char *text = sp ? unescape(sp + 1) : strdup("");
 	bool found = strstr(buf_str(where), text) != NULL;
 
-	CHECK(found != negate, "%s: expected %s\n--- ini:\n%s--- userlist:\n%s--- log:\n%s", name, x,
-	      buf_str(ini), buf_str(ul), buf_str(log));
+	CHECK(found != negate, "%s: expected %s\n--- ini:\n%s--- userlist:\n%s--- log:\n%s", name,
+	      x, buf_str(ini), buf_str(ul), buf_str(log));
 	free(text);
 }
 
@@ -381,7 +388,8 @@ static void env_case_file(const char *name)
 	buf_init(&ul);
 	buf_init(&log);
 	rc = run_env_case(&c, &ini, &ul, &log);
-	CHECK(rc == c.want_rc, "%s: exit %d, want %d; log:\n%s", name, rc, c.want_rc, buf_str(&log));
+	CHECK(rc == c.want_rc, "%s: exit %d, want %d; log:\n%s", name, rc, c.want_rc,
+	      buf_str(&log));
 	for (int i = 0; i < c.n_expect; i++) {
 		check_expectation(name, c.expect[i], &ini, &ul, &log);
 		free(c.expect[i]);
@@ -418,11 +426,12 @@ static void test_env_cases(void)
 
 /* ---- templates and userlist parsing -------------------------------------- */
 
-static void template_case(const char *tmpl, enum template_kind kind, bool redact,
-			  const char *want, int want_rc)
+static void template_case(const char *tmpl, enum template_kind kind, bool redact, const char *want,
+			  int want_rc)
 {
-	const char *envp[] = {"DB_HOST=db", "DB_PASSWORD=it's \"x\"", "EMPTY=", "NL=a\nb",
-			      "SP=a user=b", "Q=a'b", "LQ='x'_user=admin", NULL};
+	const char *envp[] = {
+		"DB_HOST=db", "DB_PASSWORD=it's \"x\"", "EMPTY=", "NL=a\nb", "SP=a user=b",
+		"Q=a'b",      "LQ='x'_user=admin",      NULL};
 	struct env e;
 	struct buf out, log;
 	int rc;
@@ -528,8 +537,7 @@ static void test_userlist_parse(void)
 	buf_init(&b);
 	CHECK(userlist_parse("\"a\" junk \"x\" rest\n\"b\"\n\"y\"\n", collect, &b) == 2 &&
 		      !strcmp(buf_str(&b), "[a|x][b|y]"),
-	      "pgbouncer reads past anything between the fields, line breaks too: %s",
-	      buf_str(&b));
+	      "pgbouncer reads past anything between the fields, line breaks too: %s", buf_str(&b));
 	buf_free(&b);
 }
 
@@ -551,8 +559,9 @@ static void classify_row(char **f, int n, int line)
 /* RFC 7677 section 3: user "user", password "pencil" */
 #define RFC_CNONCE "rOprNGfwEbeRWgbNEkqO"
 #define RFC_SFIRST RFC_CNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
-#define RFC_CFINAL "c=biws,r=" RFC_CNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9yt" \
-		   "ag9zjfMHgsqmmiz7AndVQ="
+#define RFC_CFINAL                                                                       \
+	"c=biws,r=" RFC_CNONCE "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9yt" \
+	"ag9zjfMHgsqmmiz7AndVQ="
 #define RFC_SFINAL "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
 
 static void test_scram_rfc7677(void)
@@ -576,8 +585,7 @@ static void test_scram_rfc7677(void)
 	CHECK(!scram_verify_server_final(&s, "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", 46,
 					 &why),
 	      "a wrong server signature verified");
-	CHECK(!scram_verify_server_final(&s, "e=invalid-proof", 15, &why) &&
-		      strstr(why, "error"),
+	CHECK(!scram_verify_server_final(&s, "e=invalid-proof", 15, &why) && strstr(why, "error"),
 	      "e= accepted");
 	buf_free(&b);
 }
@@ -653,14 +661,17 @@ static void wellformed_row(char **f, int n, int line)
 static void test_scram_wellformed(void)
 {
 	static const char *const bad[] = {
-		"SCRAM-SHA-256$0:QUJD$AAAA:AAAA", "SCRAM-SHA-256$4096:QUJD$QUJD:QUJD",
+		"SCRAM-SHA-256$0:QUJD$AAAA:AAAA",
+		"SCRAM-SHA-256$4096:QUJD$QUJD:QUJD",
 		"SCRAM-SHA-256$4096:$7biBeT6rVIw80GexNU0Jdx5AYkUPEsbBV8IDQvSmOoA=:TZ4FANk9KqAJ1mqnZ2Si"
 		"A+Jkeyi+FJTcMTT2DfBPB68=",
 		"SCRAM-SHA-256$4096:FYLmRLhrwRl7KtocYL7alA==$7biBeT6rVIw80GexNU0Jdx5AYkUPEsbBV8IDQvSmOoA"
 		"=:TZ4FANk9KqAJ1mqnZ2SiA+Jkeyi+FJTcMTT2DfBPB68=\"",
 		"SCRAM-SHA-256$4096:FYLmRLhrwRl7KtocYL7alA==$7biBeT6rVIw80GexNU0Jdx5AYkUPEsbBV8IDQvSmOoA"
 		"=:TZ4FANk9KqAJ1mqnZ2SiA+Jkeyi+FJTcMTT2DfBPB68=\n\"x\" \"y",
-		"md5412776b93057f4d0dd103d218745efb7", "", NULL};
+		"md5412776b93057f4d0dd103d218745efb7",
+		"",
+		NULL};
 	struct learned l;
 
 	each_row("secrets.tsv", wellformed_row);
@@ -677,8 +688,8 @@ static void test_scram_wellformed(void)
 
 static void form_row(char **f, int n, int line)
 {
-	static const char *const kinds[] = {"none",      "scram", "different", "unstable", "md5",
-					    "cleartext", "trust", "other"};
+	static const char *const kinds[] = {"none", "scram",     "different", "unstable",
+					    "md5",  "cleartext", "trust",     "other"};
 	static const char *const forms[] = {"plain", "scram", "md5"};
 	struct form_rules r = {f[0], f[2][0] == '1', f[3][0] == '1'};
 	const char *why;
@@ -705,7 +716,8 @@ static void http_row(char **f, int n, int line)
 
 	CHECK(got == want, "http.tsv:%d: status %d, want %d", line, got, want);
 	if (want == 0 && n > 2)
-		CHECK(!strcmp(r.path, f[2]), "http.tsv:%d: path [%s], want [%s]", line, r.path, f[2]);
+		CHECK(!strcmp(r.path, f[2]), "http.tsv:%d: path [%s], want [%s]", line, r.path,
+		      f[2]);
 	CHECK(http_head_end(head, strlen(head)) == strlen(head), "http.tsv:%d: head end", line);
 	free(head);
 }

@@ -130,8 +130,7 @@ static void selftest_userlist(void)
 	struct ul_doc d;
 
 	ul_read("\"quo\"\"te\" \"pa\"\"ss\"\n", 128, 2048, &d);
-	INVARIANT(d.n == 1 && !strcmp(d.e[0].user, "quo\"te") &&
-			  !strcmp(d.e[0].password, "pa\"ss"),
+	INVARIANT(d.n == 1 && !strcmp(d.e[0].user, "quo\"te") && !strcmp(d.e[0].password, "pa\"ss"),
 		  "userlist self-test: \"\" escapes");
 	ul_free(&d);
 	ul_read("\"a\" \"x\"\n# hash comment\n\"b\" \"y\"\n", 128, 2048, &d);

@@ -162,10 +162,11 @@ static void check_settings(const struct config *c, const struct ini_doc *d)
 		const struct setting *s = setting_find(d->e[i].key);
 		INVARIANT(s, "[pgbouncer] has unknown key %s", esc(d->e[i].key));
 		size_t k = (size_t)(s - settings);
-		INVARIANT(c->value[k] && !seen[k], "[pgbouncer] %s: written twice or not in the model",
-			  s->name);
-		INVARIANT(!strcmp(c->value[k], d->e[i].value), "[pgbouncer] %s reads as %s, want %s",
-			  s->name, esc(d->e[i].value), esc(c->value[k]));
+		INVARIANT(c->value[k] && !seen[k],
+			  "[pgbouncer] %s: written twice or not in the model", s->name);
+		INVARIANT(!strcmp(c->value[k], d->e[i].value),
+			  "[pgbouncer] %s reads as %s, want %s", s->name, esc(d->e[i].value),
+			  esc(c->value[k]));
 		check_type(s, d->e[i].value);
 		seen[k] = true;
 	}
@@ -181,8 +182,8 @@ static void check_ini(const struct config *c, const char *text)
 	size_t db = 0;
 
 	ini_read(text, &d);
-	INVARIANT(!d.syntax_error && d.includes == 0, "pgbouncer.ini: syntax error or %%include:\n%s",
-		  esc(text));
+	INVARIANT(!d.syntax_error && d.includes == 0,
+		  "pgbouncer.ini: syntax error or %%include:\n%s", esc(text));
 	INVARIANT(d.nsections == 2 && !strcmp(d.sections[0], "databases") &&
 			  !strcmp(d.sections[1], "pgbouncer"),
 		  "pgbouncer.ini: %zu sections, want [databases] [pgbouncer]:\n%s", d.nsections,
@@ -232,7 +233,7 @@ static void check_userlist(const struct config *c, const char *text, bool redact
 static void check_model(const struct config *c, struct env *e)
 {
 	static const char *const db_vars[][2] = {
-		{"DB_HOST", "host"}, {"DB_PORT", "port"}, {"DB_NAME", "dbname"},
+		{"DB_HOST", "host"}, {"DB_PORT", "port"},         {"DB_NAME", "dbname"},
 		{"DB_USER", "user"}, {"DB_PASSWORD", "password"},
 	};
 	const char *url = env_value(e, "DATABASE_URL");
@@ -351,7 +352,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!rc)
 		rc = unknown_check(&e);
 	if (!rc)
-		rc = config_build(&c, &e, config_dir ? config_dir : "/etc/pgbouncer", need_upstream);
+		rc = config_build(&c, &e, config_dir ? config_dir : "/etc/pgbouncer",
+				  need_upstream);
 	if (!rc)
 		check_all(&c, &e);
 	check_no_secret_in_log(&e, buf_str(&log));

@@ -53,8 +53,7 @@ static void check_connstr(const char *v1, const char *v2)
 		size_t want = (size_t)ok1 + (size_t)ok2;
 		INVARIANT(read && cs.n == want, "connection string %s: read %d, %zu pairs",
 			  esc(d.e[0].value), read, cs.n);
-		INVARIANT(!ok1 || (!strcmp(cs.p[0].key, "password") &&
-				   !strcmp(cs.p[0].value, v1)),
+		INVARIANT(!ok1 || (!strcmp(cs.p[0].key, "password") && !strcmp(cs.p[0].value, v1)),
 			  "password %s read back as %s", esc(v1), esc(cs.p[0].value));
 		INVARIANT(!ok2 || (!strcmp(cs.p[want - 1].key, "host") &&
 				   !strcmp(cs.p[want - 1].value, v2)),
@@ -188,7 +187,8 @@ static void check_url_encode(const char *user, const char *pw, const char *db)
 					   : !strcmp(o->keyword, "dbname")   ? db
 									     : NULL;
 			INVARIANT(!want || (o->val && !strcmp(o->val, want)),
-				  "libpq read %s as %s, want %s", o->keyword, esc(o->val), esc(want));
+				  "libpq read %s as %s, want %s", o->keyword, esc(o->val),
+				  esc(want));
 		}
 		PQconninfoFree(opts);
 	}

@@ -166,8 +166,8 @@ static void compare_pairs(const char *have, const char *oracle, const char *cons
 	struct connstr a, o;
 	bool ra = connstr_read(have, &a), ro = connstr_read(oracle, &o);
 
-	INVARIANT(ra == ro && a.n == o.n, "connection string %s, want the structure of %s", esc(have),
-		  esc(oracle));
+	INVARIANT(ra == ro && a.n == o.n, "connection string %s, want the structure of %s",
+		  esc(have), esc(oracle));
 	for (size_t i = 0; i < a.n; i++) {
 		char *want = substitute(o.p[i].value, vals);
 		INVARIANT(!strcmp(a.p[i].key, o.p[i].key) && !strcmp(a.p[i].value, want),

@@ -119,10 +119,10 @@ static void check_against_libpq(const char *text, const struct upstream *u)
 			INVARIANT(same(u->password, o->val), "%s: password %s, libpq %s", esc(text),
 				  esc(u->password), esc(o->val));
 		} else {
-			const char *have = !strcmp(k, "host")		  ? u->host
-					   : !strcmp(k, "dbname")	  ? u->dbname
-					   : !strcmp(k, "user")		  ? u->user
-					   : !strcmp(k, "sslmode")	  ? u->sslmode
+			const char *have = !strcmp(k, "host")               ? u->host
+					   : !strcmp(k, "dbname")           ? u->dbname
+					   : !strcmp(k, "user")             ? u->user
+					   : !strcmp(k, "sslmode")          ? u->sslmode
 					   : !strcmp(k, "application_name") ? u->application_name
 									    : v;
 			INVARIANT(same(have, v), "%s: %s kept as %s, libpq read %s", esc(text), k,
@@ -189,8 +189,9 @@ static void check_round_trip(const struct upstream *u)
 			  same(u->sslmode, v.sslmode) &&
 			  same(u->application_name, v.application_name),
 		  "canonical URL %s reads back differently: host %s/%s port %s/%s dbname %s/%s "
-		  "user %s/%s", esc(url.data), esc(u->host), esc(v.host), esc(u->port),
-		  esc(v.port), esc(u->dbname), esc(v.dbname), esc(u->user), esc(v.user));
+		  "user %s/%s",
+		  esc(url.data), esc(u->host), esc(v.host), esc(u->port), esc(v.port),
+		  esc(u->dbname), esc(v.dbname), esc(u->user), esc(v.user));
 	upstream_clear(&v);
 	buf_free(&url);
 }

@@ -25,8 +25,9 @@ static void entry(const char *user, const char *secret, void *arg)
 {
 	struct seen *s = arg;
 
-	INVARIANT(s->n < s->want->n, "userlist_parse returned entry %zu (%s %s) that pgbouncer "
-				     "does not load from %s",
+	INVARIANT(s->n < s->want->n,
+		  "userlist_parse returned entry %zu (%s %s) that pgbouncer "
+		  "does not load from %s",
 		  s->n, esc(user), esc(secret), esc(s->text));
 	INVARIANT(!strcmp(s->want->e[s->n].user, user) &&
 			  !strcmp(s->want->e[s->n].password, secret),

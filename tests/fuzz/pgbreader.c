@@ -45,15 +45,15 @@ static const char *to_eol(const char *p)
 	return p;
 }
 
-static void add_entry(struct ini_doc *d, const char *key, size_t klen, const char *val,
-		      size_t vlen)
+static void add_entry(struct ini_doc *d, const char *key, size_t klen, const char *val, size_t vlen)
 {
 	struct ini_entry *e;
 
 	d->e = grow(d->e, d->n, sizeof(*d->e));
 	e = &d->e[d->n++];
 	e->section = d->nsections ? dup_n(d->sections[d->nsections - 1],
-					  strlen(d->sections[d->nsections - 1])) : NULL;
+					  strlen(d->sections[d->nsections - 1]))
+				  : NULL;
 	e->key = dup_n(key, klen);
 	e->value = dup_n(val, vlen);
 }
