@@ -50,19 +50,6 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-static void upstream_clear(struct upstream *u)
-{
-	free(u->host);
-	free(u->port);
-	free(u->dbname);
-	free(u->user);
-	free(u->password);
-	free(u->sslmode);
-	free(u->application_name);
-	free(u->alias);
-	memset(u, 0, sizeof(*u));
-}
-
 /* The port url_parse must keep from libpq's port list: NULL when no host
  * names one, the common port otherwise; *CONFLICT when hosts disagree. */
 static char *expected_port(const char *ports, bool *conflict)
@@ -192,7 +179,7 @@ static void check_round_trip(const struct upstream *u)
 		  "user %s/%s",
 		  esc(url.data), esc(u->host), esc(v.host), esc(u->port), esc(v.port),
 		  esc(u->dbname), esc(v.dbname), esc(u->user), esc(v.user));
-	upstream_clear(&v);
+	upstream_free(&v);
 	buf_free(&url);
 }
 
@@ -205,7 +192,7 @@ static void check_parse(const char *text)
 		check_against_libpq(text, &u);
 		check_round_trip(&u);
 	}
-	upstream_clear(&u);
+	upstream_free(&u);
 }
 
 /* ---- DATABASE_URLS --------------------------------------------------------- */
