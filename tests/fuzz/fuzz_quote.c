@@ -91,7 +91,10 @@ static void check_userlist(const char *user, const char *pw)
 		buf_putc(&text, ' ');
 		bool q2 = quote_userlist(&text, pw, &why);
 		buf_putc(&text, '\n');
-		INVARIANT(q1 == !has_break(user) && q2 == !has_break(pw),
+		/* quote_userlist refuses what pgbouncer cannot read back: a line
+		 * break, or a field of 2048 escaped bytes or more */
+		INVARIANT(q1 == (!has_break(user) && escaped_len(user) < USERLIST_MAX_FIELD) &&
+				  q2 == p_read,
 			  "quote_userlist refused %s / %s", esc(user), esc(pw));
 	}
 	if (u_ok && p_ok) {
