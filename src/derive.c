@@ -28,10 +28,8 @@ static int derive_sslmode(struct config *c)
 			continue;
 		buf_init(&norm);
 		if (!setting_normalize(s, m, &norm, &why)) {
-			if (vars_from_file(c->up[i].origin))
-				log_error("%s: sslmode %s", c->up[i].origin, why);
-			else
-				log_error("%s: sslmode %s, got \"%s\"", c->up[i].origin, why, m);
+			/* a URL is secret: its sslmode is named, never echoed */
+			log_error("%s: sslmode %s", c->up[i].origin, why);
 			rc = EX_CONFIG;
 		} else if (have && strcmp(have, buf_str(&norm)) != 0) {
 			log_error("%s asks for sslmode=%s but %s asks for %s; pgbouncer has one "
