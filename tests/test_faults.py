@@ -35,6 +35,14 @@ def waiting_lines(stderr):
     return [l for l in stderr.splitlines() if "waiting for app@" in l]
 
 
+def sigterm_and_time(p):
+    """SIGTERM to P; its exit code and the seconds until it exited."""
+    t = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=30)
+    return rc, time.monotonic() - t
+
+
 # ---- item 3: the deadline holds ----------------------------------------
 
 SILENT_CASES = [(fakepg.black_hole, "prefer"), (fakepg.black_hole, "require"),
@@ -117,10 +125,7 @@ def test_sigterm_during_blocked_login_exits_143(behave):
             time.sleep(0.05)
         time.sleep(0.5)  # now inside the login
         assert p.poll() is None
-        t = time.monotonic()
-        p.send_signal(signal.SIGTERM)
-        rc = p.wait(timeout=30)
-        took = time.monotonic() - t
+        rc, took = sigterm_and_time(p)
     assert rc == 128 + signal.SIGTERM, p.stderr.read()
     assert took < 1.0, took
 
@@ -336,9 +341,6 @@ def test_sigterm_during_version_probe_exits_143(pg, config_dir, fake_pgbouncer):
     while not (d / "pid").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.2)
-    t = time.monotonic()
-    p.send_signal(signal.SIGTERM)
-    rc = p.wait(timeout=30)
-    took = time.monotonic() - t
+    rc, took = sigterm_and_time(p)
     assert rc == 128 + signal.SIGTERM, p.stderr.read()
     assert took < 1.0, took
