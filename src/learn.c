@@ -102,14 +102,13 @@ static int learn_one(const struct config *c, size_t i, long long deadline, struc
 	return rc;
 }
 
-static int wait_and_learn(const struct config *c, const bool *md5, long timeout, bool learn,
-			  struct learned *out)
+static int wait_and_learn(const struct config *c, const bool *md5, long long start,
+			  long long deadline, bool learn, struct learned *out)
 {
-	long long deadline = now_ms() + timeout * 1000LL;
 	int rc;
 
 	wait_install_signals();
-	rc = wait_upstreams(c, md5, timeout);
+	rc = wait_upstreams(c, md5, start, deadline);
 	for (size_t i = 0; i < c->nup && rc == 0 && learn; i++)
 		if (c->up[i].host)
 			rc = learn_one(c, i, deadline, out);
@@ -170,8 +169,8 @@ static int child_status(pid_t pid)
 	return EX_SIGNAL_BASE + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-static void child(int fd, const struct config *c, const bool *md5, long timeout, bool learn,
-		  const struct runas *ra)
+static void child(int fd, const struct config *c, const bool *md5, long long start,
+		  long long deadline, bool learn, const struct runas *ra)
 {
 	struct learned l;
 	int rc;
@@ -179,7 +178,7 @@ static void child(int fd, const struct config *c, const bool *md5, long timeout,
 	learned_init(&l);
 	rc = runas_drop(ra);
 	if (!rc)
-		rc = wait_and_learn(c, md5, timeout, learn, &l);
+		rc = wait_and_learn(c, md5, start, deadline, learn, &l);
 	if (!rc && write(fd, &l, sizeof(l)) != (ssize_t)sizeof(l))
 		rc = EX_OSERR;
 	explicit_bzero(&l, sizeof(l));
@@ -187,8 +186,9 @@ static void child(int fd, const struct config *c, const bool *md5, long timeout,
 	_exit(rc);
 }
 
-static int learn_as_child(const struct config *c, const bool *md5, long timeout, bool learn,
-			  const struct runas *ra, struct learned *out)
+static int learn_as_child(const struct config *c, const bool *md5, long long start,
+			  long long deadline, bool learn, const struct runas *ra,
+			  struct learned *out)
 {
 	int fds[2], rc;
 	bool ok;
@@ -200,7 +200,7 @@ static int learn_as_child(const struct config *c, const bool *md5, long timeout,
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child(fds[1], c, md5, timeout, learn, ra);
+		child(fds[1], c, md5, start, deadline, learn, ra);
 	}
 	close(fds[1]);
 	wait_install_signals();
@@ -218,10 +218,15 @@ static int learn_as_child(const struct config *c, const bool *md5, long timeout,
 int learn_phase(const struct config *c, const bool *md5, long timeout, bool learn,
 		const struct runas *ra, struct learned *out)
 {
+	/* one deadline, from here: the address check's lookup counts too */
+	long long start = now_ms(), deadline = start + timeout * 1000LL;
 	int rc;
 
 	learned_init(out);
-	if ((rc = wait_check_not_self(c)))
+	wait_install_signals();
+	rc = wait_check_not_self(c, deadline);
+	wait_restore_signals();
+	if (rc)
 		return rc;
 	if (timeout == 0 || c->nup == 0) {
 		if (c->nup == 0)
@@ -230,6 +235,6 @@ int learn_phase(const struct config *c, const bool *md5, long timeout, bool lear
 	}
 	/* root parses no network input: the child drops first */
 	if (ra->set)
-		return learn_as_child(c, md5, timeout, learn, ra, out);
-	return wait_and_learn(c, md5, timeout, learn, out);
+		return learn_as_child(c, md5, start, deadline, learn, ra, out);
+	return wait_and_learn(c, md5, start, deadline, learn, out);
 }

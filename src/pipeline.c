@@ -77,17 +77,16 @@ int validate(const struct options *o, struct state *s)
 
 int wait_phase(const struct options *o, const struct state *s)
 {
+	/* one deadline, from here: the address check's lookup counts too */
+	long long start = now_ms(), deadline = start + o->wait_timeout * 1000LL;
 	int rc;
 
-	if ((rc = wait_check_not_self(&s->cfg)))
-		return rc;
-	if (o->wait_timeout == 0 || s->cfg.nup == 0) {
-		if (s->cfg.nup == 0)
-			log_info("no upstream in the environment: not waiting");
-		return EX_OK;
-	}
 	wait_install_signals();
-	rc = wait_upstreams(&s->cfg, s->plan.userlist_md5, o->wait_timeout);
+	rc = wait_check_not_self(&s->cfg, deadline);
+	if (!rc && o->wait_timeout > 0 && s->cfg.nup > 0)
+		rc = wait_upstreams(&s->cfg, s->plan.userlist_md5, start, deadline);
+	else if (!rc && s->cfg.nup == 0)
+		log_info("no upstream in the environment: not waiting");
 	wait_restore_signals();
 	return rc;
 }

@@ -272,9 +272,9 @@ static int wait_one(const struct config *c, size_t i, const bool *userlist_md5, 
 	return rc;
 }
 
-int wait_upstreams(const struct config *c, const bool *userlist_md5, long timeout)
+int wait_upstreams(const struct config *c, const bool *userlist_md5, long long start,
+		   long long deadline)
 {
-	long long start = now_ms(), deadline = start + timeout * 1000LL;
 	int rc = 0;
 
 	for (size_t i = 0; i < c->nup && rc == 0; i++) {
@@ -296,32 +296,47 @@ static bool wildcard(const char *addr)
 	       !strcmp(addr, "::");
 }
 
-/* Does HOST resolve to an address of this machine?  The lookup is bounded:
- * a name server that does not answer is the wait's to report. */
-static bool resolves_to_self(const char *host)
+/* Does HOST resolve to an address of this machine?  1 if so, 0 if not, or a
+ * stop signal's status.  The lookup is bounded by the wait's deadline and
+ * CHECK_LOOKUP_MS: a name server that does not answer is the wait's to
+ * report. */
+static int resolves_to_self(const char *host, long long deadline)
 {
 	struct addrs a;
 	struct buf why;
-	bool own = false;
+	int own = 0, rc;
 
 	buf_init(&why);
-	if (resolve_host(host, now_ms() + CHECK_LOOKUP_MS, &a, &why) == EX_OK)
-		for (int i = 0; i < a.n && !own; i++)
-			own = probe_is_own_address(a.addr[i]);
+	rc = resolve_host(host, deadline, &a, &why);
+	for (int i = 0; rc == EX_OK && i < a.n && !own; i++)
+		own = probe_is_own_address(a.addr[i]);
 	buf_free(&why);
-	return own;
+	return rc >= EX_SIGNAL_BASE ? rc : own;
 }
 
-int wait_check_not_self(const struct config *c)
+int wait_check_not_self(const struct config *c, long long deadline)
 {
 	const char *lp = config_get(c, "listen_port"), *la = config_get(c, "listen_addr");
+	long long now = now_ms();
+	/* --wait-timeout 0 (no wait) still allows the lookup its own bound */
+	long long until = deadline > now ? deadline_min(now + CHECK_LOOKUP_MS, deadline)
+					 : now + CHECK_LOOKUP_MS;
 
 	for (size_t i = 0; lp && i < c->nup; i++) {
 		const struct upstream *u = &c->up[i];
+		int own;
 		if (!u->host || strcmp(u->port, lp) != 0 || target_is_socket_dir(u->host) ||
 		    strchr(u->host, ','))
 			continue;
-		if (wildcard(la) ? resolves_to_self(u->host) : strcasecmp(u->host, la) == 0) {
+		own = wildcard(la) ? resolves_to_self(u->host, until)
+				   : strcasecmp(u->host, la) == 0;
+		if (own >= EX_SIGNAL_BASE) {
+			log_info(
+				"received signal %d while checking the upstream's address; stopping",
+				(int)wait_stop_signal);
+			return own;
+		}
+		if (own) {
 			log_error(
 				"%s (%s:%s) is this container's own address, where pgbouncer listens: "
 				"the pool would connect to itself; set DB_HOST to the database "

@@ -286,6 +286,52 @@ def test_sigterm_during_unanswered_name_lookup_exits_143(etc_files):
     assert took < 1.0, took
 
 
+
+def self_check_env(port):
+    """An upstream on the pool's own listen port, listening on every
+    address: the check that the pool is not pointed at itself looks the
+    name up before the wait."""
+    return dict(upstream_env("db.pgbe.test", port), LISTEN_PORT=str(port), LISTEN_ADDR="*")
+
+
+def test_own_address_check_lookup_ends_at_the_waits_deadline(etc_files):
+    """The lookup of that check counts against --wait-timeout: a silent name
+    server costs the one deadline, not the check's own 2 s on top of it."""
+    dns = fakepg.FakeDNS(silent=True)
+    files = etc_files("127.0.0.1 localhost\n",
+                      f"nameserver {dns.addr}\noptions timeout:30 attempts:1\n")
+    t = time.monotonic()
+    p = subprocess.Popen(in_own_mount_ns(files, [BIN, "wait", "--wait-timeout", "1"]),
+                         env=process_env(self_check_env(free_port())), stderr=subprocess.PIPE,
+                         text=True)
+    rc = p.wait(timeout=60)
+    took = time.monotonic() - t
+    err = p.stderr.read()
+    dns.close()
+    assert dns.queries >= 1, err
+    assert rc == 69, err
+    # before, the check's 2 s came first and the wait's 1 s after it
+    assert took < 2.5, (took, err)
+
+
+def test_sigterm_during_own_address_check_lookup_exits_143(etc_files):
+    dns = fakepg.FakeDNS(silent=True)
+    files = etc_files("127.0.0.1 localhost\n",
+                      f"nameserver {dns.addr}\noptions timeout:30 attempts:1\n")
+    p = subprocess.Popen(in_own_mount_ns(files, [BIN, "wait", "--wait-timeout", "60"]),
+                         env=process_env(self_check_env(free_port())), stderr=subprocess.PIPE,
+                         text=True)
+    deadline = time.monotonic() + 10
+    while dns.queries == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=60)
+    err = p.stderr.read()
+    dns.close()
+    assert "waiting for" not in err, err  # it was still the check, not the wait
+    assert rc == 128 + signal.SIGTERM, err
+
+
 # ---- item 11: the version probe ------------------------------------------------
 
 @pytest.fixture
