@@ -20,7 +20,7 @@
 /* After a failed login (the port accepted) the next one waits this long,
  * doubling up to MAX_BACKOFF_MS: a server that is starting up or a proxy that
  * closes at once is not hammered. */
-#define FIRST_BACKOFF_MS 50
+#define FIRST_BACKOFF_MS 25
 #define MAX_BACKOFF_MS 1000
 /* One login (name lookup included) gets at most this long, then it is
  * retried: a server that hangs once is not waited for until the deadline. */
