@@ -9,7 +9,8 @@
  *    root-owned directory); in a directory the run user can write, root
  *    would be following the run user's link, so it is refused;
  *  - only regular files are opened for reading, never blocking, and at most
- *    FILE_MAX_BYTES are read (a FIFO, /dev/zero or a growing file is refused);
+ *    FILE_MAX_BYTES are read (a FIFO, /dev/zero or a growing file is refused:
+ *    what is read must be the size the file had when it was opened);
  *  - a file reached through a directory the run user can write must be one
  *    the run user could read itself (else it may be a hard link to a
  *    root-only file).
@@ -37,6 +38,7 @@ enum {
 	SF_EHIDDEN,        /* in a writable directory, unreadable by the run user */
 	SF_ENOTDIR,        /* not a directory */
 	SF_ERACE,          /* changed while it was being opened */
+	SF_EGREW,          /* read more or less than its size (growing, /proc) */
 };
 
 /* Keep the boundary for RA (when RA->set: running as root for a run user). */

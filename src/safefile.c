@@ -44,6 +44,9 @@ const char *safefile_strerror(int err)
 		return "not a directory";
 	case SF_ERACE:
 		return "it changed while it was being opened";
+	case SF_EGREW:
+		return "its size changed while it was read (a file still being written, or one "
+		       "like /proc's that has no size); give a finished file";
 	default:
 		return strerror(err);
 	}
@@ -263,11 +266,21 @@ static int read_capped(int fd, struct buf *out)
 
 int safefile_read(const char *path, struct buf *out)
 {
+	struct stat before, after;
+	size_t had = out->len;
 	int fd, rc = safefile_open(path, &fd);
 
 	if (rc)
 		return rc;
-	rc = read_capped(fd, out);
+	if (fstat(fd, &before) != 0)
+		rc = errno;
+	if (!rc)
+		rc = read_capped(fd, out);
+	/* a writer still appending, or a file whose size says nothing (/proc):
+	 * what was read may be any part of it */
+	if (!rc && (fstat(fd, &after) != 0 || before.st_size != after.st_size ||
+		    (off_t)(out->len - had) != before.st_size))
+		rc = SF_EGREW;
 	close(fd);
 	return rc;
 }
