@@ -6,6 +6,7 @@ numbers come from `make bench` (bench/faults.py)."""
 import hashlib
 import os
 import pathlib
+import resource
 import signal
 import subprocess
 import tempfile
@@ -174,7 +175,7 @@ def test_failing_logins_back_off_and_repeated_errors_are_summarised(behave):
         r, took = timed_wait(upstream_env(srv.host, srv.port), 4)
     assert r.returncode == 69, r.stderr
     assert took < 4 + MARGIN
-    # doubling from 50 ms to 1 s: about 9 attempts in 4 s, not thousands
+    # doubling from 25 ms to 1 s: about 10 attempts in 4 s, not thousands
     assert 3 <= srv.accepted <= 20, srv.accepted
     lines = waiting_lines(r.stderr)
     assert 2 <= len(lines) <= 6, r.stderr
@@ -331,6 +332,53 @@ def test_sigterm_during_own_address_check_lookup_exits_143(etc_files):
     assert "waiting for" not in err, err  # it was still the check, not the wait
     assert rc == 128 + signal.SIGTERM, err
 
+
+# ---- item 6: out of memory ---------------------------------------------------
+
+def address_space_limit(kib):
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (kib << 10, kib << 10))
+
+
+def smallest_limit_that_starts():
+    """The address-space limit (KiB) below which the kernel cannot even load
+    the static binary: under it no code of ours runs."""
+    for kib in range(1024, 64 << 10, 128):
+        r = subprocess.run([str(BIN), "--version"], capture_output=True,
+                           preexec_fn=address_space_limit(kib), env=process_env({}))
+        if r.returncode == 0:
+            return kib
+    pytest.fail("--version never ran under a 64 MiB address-space limit")
+
+
+@pytest.mark.parametrize("cmd", ["render", "init"])
+def test_out_of_memory_anywhere_is_71_never_a_crash(pg, config_dir, cmd):
+    """Every address-space limit from the smallest that loads the program
+    up: the program ends 0, or 71 saying it ran out of memory with nothing
+    written; never a crash, a hang or another status."""
+    from test_run import new_user
+    user = new_user(pg, "pw-oom")
+    env = process_env(base_env(pg, user, "pw-oom", user, free_port()))
+    (config_dir / "pgbouncer.ini.template").write_text(
+        "[pgbouncer]\nlisten_port = ${LISTEN_PORT}\n;" + "x" * 900_000 + "\n")
+    outputs = [config_dir / "pgbouncer.ini", config_dir / "userlist.txt"]
+    seen = set()
+    low = smallest_limit_that_starts()
+    for kib in range(low, low + (24 << 10), 256):
+        for f in outputs:
+            f.unlink(missing_ok=True)
+        r = subprocess.run([str(BIN), cmd, "--config-dir", str(config_dir), "--wait-timeout",
+                            "20"], env=env, capture_output=True, text=True, timeout=60,
+                           preexec_fn=address_space_limit(kib))
+        seen.add(r.returncode)
+        assert r.returncode in (0, 71), (kib, r.returncode, r.stderr)
+        if r.returncode == 71:
+            assert "out of memory" in r.stderr.lower(), (kib, r.stderr)
+            assert not any(f.exists() for f in outputs), (kib, r.stderr)
+            assert not list(config_dir.glob("*.tmp.*")), kib
+        else:
+            assert all(f.exists() for f in outputs), (kib, r.stderr)
+            break
+    assert seen == {0, 71}, (low, seen)
 
 # ---- item 11: the version probe ------------------------------------------------
 
