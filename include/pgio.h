@@ -21,6 +21,11 @@ enum pgio_result pgio_login(PGconn *conn, long long deadline);
  * NULL.  CONN is left non-blocking. */
 enum pgio_result pgio_query(PGconn *conn, const char *sql, long long deadline, PGresult **res);
 
+/* PQfinish that cannot block: libpq flushes its Terminate message, and in
+ * blocking mode would wait without a limit for a peer that reads nothing.
+ * NULL is allowed. */
+void pgio_finish(PGconn *conn);
+
 /* What an unfinished login of CONN was waiting for, in words for a message:
  * "the TCP connection", "the answer to the TLS request", ... */
 const char *pgio_stage(const PGconn *conn);

@@ -126,5 +126,5 @@ int console_version(struct pg_conn *conn, long long deadline, const char *what)
 
 void console_close(struct pg_conn *conn)
 {
-	PQfinish((PGconn *)conn);
+	pgio_finish((PGconn *)conn);
 }

@@ -10,6 +10,7 @@
 #include "exitcodes.h"
 #include "local.h"
 #include "log.h"
+#include "pgio.h"
 #include "quote.h"
 
 #define HEALTH_MS 1800 /* answer within the 2 s a probe allows */
@@ -30,7 +31,7 @@ static bool query_ok(const char *host, const char *port, const char *db, const c
 	if (!r)
 		log_error("health: %s", buf_str(&why));
 	PQclear(r);
-	PQfinish(conn);
+	pgio_finish(conn);
 	buf_free(&why);
 	return r != NULL;
 }

@@ -98,7 +98,7 @@ PGconn *local_login(const char *host, const char *port, const char *db, const ch
 		return conn;
 	buf_printf(why, "could not log in to %s at %s:%s: %s", db, host, port,
 		   conn ? PQerrorMessage(conn) : "timed out");
-	PQfinish(conn);
+	pgio_finish(conn);
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include "deadline.h"
 #include "local.h"
 #include "log.h"
+#include "pgio.h"
 
 /* Within Prometheus's default scrape_timeout (10 s), with room to answer. */
 #define SCRAPE_MS 3000
@@ -340,7 +341,7 @@ bool metrics_scrape(const struct config *c, const char *dir, struct buf *out, st
 	 * scrape (a timed-out connection is in no state for more). */
 	for (int s = SRC_VERSION; up && s < N_SOURCES; s++)
 		up = (res[s] = local_query(conn, sources[s].sql, deadline, why)) != NULL;
-	PQfinish(conn);
+	pgio_finish(conn);
 	render(out, res, up);
 	for (int s = 0; s < N_SOURCES; s++)
 		PQclear(res[s]);

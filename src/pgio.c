@@ -100,3 +100,10 @@ const char *pgio_stage(const PGconn *conn)
 		return "the end of the login (the server accepted the password)";
 	}
 }
+
+void pgio_finish(PGconn *conn)
+{
+	if (conn)
+		PQsetnonblocking(conn, 1);
+	PQfinish(conn);
+}

@@ -12,6 +12,7 @@
 #include "fileio.h"
 #include "health.h"
 #include "log.h"
+#include "pgio.h"
 #include "settings.h"
 #include "wait.h"
 
@@ -246,7 +247,7 @@ static int logins_finish(struct pool_logins *p, const struct config *c)
 									 : "timed out");
 			rc = EX_NOPERM;
 		}
-		PQfinish(conn);
+		pgio_finish(conn);
 	}
 	return rc;
 }

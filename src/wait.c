@@ -35,7 +35,7 @@ PGconn *wait_connect(const char *const *keys, const char *const *vals, long long
 	enum pgio_result r = pgio_login(conn, deadline);
 
 	if (conn && r != PGIO_OK && r != PGIO_FAILED) {
-		PQfinish(conn); /* timed out or stopped mid-way */
+		pgio_finish(conn); /* timed out or stopped mid-way */
 		return NULL;
 	}
 	return conn;
@@ -123,7 +123,7 @@ static enum attempt_result attempt(struct target *t, long long deadline, struct 
 		r = after_login(conn, t, deadline, why, hint);
 	else
 		r = login_failed(conn, io, began, t, why, hint);
-	PQfinish(conn);
+	pgio_finish(conn);
 	return r;
 }
 
