@@ -4,7 +4,7 @@
 # docker-compose for the Docker tier when there is an engine.
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-yaml openssl file
-	util-linux mount valgrind clang-format prometheus)
+	util-linux mount valgrind clang-format prometheus strace)
 # the registry tier pushes to and pulls from Debian's Distribution registry
 command -v docker >/dev/null && pkgs+=(docker-compose docker-registry)
 "$(dirname "$0")/ensure-packages.sh" "${pkgs[@]}"

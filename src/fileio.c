@@ -12,13 +12,24 @@
 
 #include "exitcodes.h"
 #include "log.h"
+#include "pairswap.h"
 #include "render.h"
 #include "safefile.h"
 #include "vars.h"
 
 int file_read(const char *path, struct buf *out)
 {
-	return safefile_read(path, out);
+	char real[4096];
+
+	/* one of the pair's links: the file of the current generation */
+	switch (pair_resolve(path, real, sizeof(real))) {
+	case PAIR_NOWHERE:
+		return ENOENT;
+	case PAIR_FILE:
+		return safefile_read(real, out);
+	default:
+		return safefile_read(path, out);
+	}
 }
 
 char *read_text(const char *path, size_t *len)
@@ -47,11 +58,21 @@ char *read_text(const char *path, size_t *len)
 
 enum file_state file_state(const char *path)
 {
-	char head[sizeof(GENERATED_MARK)];
+	char head[sizeof(GENERATED_MARK)], real[4096];
 	struct stat st;
 	ssize_t n;
-	int fd, rc = safefile_stat(path, &st);
+	int fd, rc;
 
+	switch (pair_resolve(path, real, sizeof(real))) {
+	case PAIR_NOWHERE:
+		return FILE_ABSENT;
+	case PAIR_FILE:
+		path = real;
+		break;
+	default:
+		break;
+	}
+	rc = safefile_stat(path, &st);
 	if (rc)
 		return rc == ENOENT ? FILE_ABSENT : rc == SF_ELINK ? FILE_USERS : FILE_ERROR;
 	if (S_ISDIR(st.st_mode))
@@ -83,7 +104,7 @@ static const char *hint_for(int err)
 	}
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int file_write_all(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, data, len);
@@ -98,7 +119,7 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-static int fail(const char *what, const char *path, int err)
+int file_write_fail(const char *what, const char *path, int err)
 {
 	log_error("could not %s '%s': %s%s", what, path, safefile_strerror(err), hint_for(err));
 	return EX_CANTCREAT;
@@ -133,15 +154,13 @@ static int open_parent(const char *path, struct staged *s)
 		return EX_CANTCREAT;
 	}
 	if ((err = safefile_open_dir(dir, false, NULL, &s->dirfd)))
-		return fail("open the directory of", path, err);
+		return file_write_fail("open the directory of", path, err);
 	return EX_OK;
 }
 
-/* The temp file, complete and on disk, owned by OWNER, mode 0600. */
-static int stage(struct staged *s, const struct file_out *f, const struct runas *owner)
+static int not_a_directory(const struct staged *s, const struct file_out *f)
 {
 	struct stat st;
-	int fd, err;
 
 	if (fstatat(s->dirfd, s->name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 		log_error("'%s' is a directory, not a file (Docker creates one when a bind-mount "
@@ -149,21 +168,59 @@ static int stage(struct staged *s, const struct file_out *f, const struct runas 
 			  f->path);
 		return EX_CANTCREAT;
 	}
+	return EX_OK;
+}
+
+/* The temp file, complete and on disk, owned by OWNER, mode 0600. */
+static int stage(struct staged *s, const struct file_out *f, const struct runas *owner)
+{
+	int fd, err;
+
+	if ((err = not_a_directory(s, f)))
+		return err;
 	unlinkat(s->dirfd, s->tmp, 0); /* left by a process with our pid, killed */
 	/* O_EXCL: whatever is planted under the temp name is never opened */
 	fd = openat(s->dirfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return fail("create a temporary file for", f->path, errno);
+		return file_write_fail("create a temporary file for", f->path, errno);
 	s->written = true;
-	if (write_all(fd, f->data, f->len) < 0 || fchmod(fd, 0600) < 0 ||
+	if (file_write_all(fd, f->data, f->len) < 0 || fchmod(fd, 0600) < 0 ||
 	    (owner && owner->set && fchown(fd, owner->uid, owner->gid) < 0) || fsync(fd) < 0) {
 		err = errno;
 		close(fd);
-		return fail("write", f->path, err);
+		return file_write_fail("write", f->path, err);
 	}
 	if (close(fd) < 0)
-		return fail("write", f->path, errno);
+		return file_write_fail("write", f->path, errno);
 	return EX_OK;
+}
+
+/* Two files of one directory: through the pair's links, one change even
+ * against a kill -9 (pairswap.h). */
+static int write_pair(const struct file_out *f, const struct runas *owner)
+{
+	struct staged s[2];
+	int rc;
+
+	memset(s, 0, sizeof(s));
+	s[0].dirfd = s[1].dirfd = -1;
+	if (!(rc = open_parent(f[0].path, &s[0])) && !(rc = open_parent(f[1].path, &s[1])) &&
+	    !(rc = not_a_directory(&s[0], &f[0])) && !(rc = not_a_directory(&s[1], &f[1]))) {
+		const char *const name[2] = {s[0].name, s[1].name};
+		rc = pair_write(s[0].dirfd, f, name, owner);
+	}
+	for (int i = 0; i < 2; i++)
+		if (s[i].dirfd >= 0)
+			close(s[i].dirfd);
+	return rc;
+}
+
+static bool same_directory(const char *a, const char *b)
+{
+	const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+
+	return sa && sb && sa - a == sb - b && strncmp(a, b, (size_t)(sa - a)) == 0 &&
+	       strcmp(sa, sb) != 0;
 }
 
 int write_files(const struct file_out *f, size_t n, const struct runas *owner)
@@ -172,6 +229,8 @@ int write_files(const struct file_out *f, size_t n, const struct runas *owner)
 	size_t i, opened = 0;
 	int rc = EX_OK;
 
+	if (n == 2 && same_directory(f[0].path, f[1].path))
+		return write_pair(f, owner);
 	memset(s, 0, sizeof(s));
 	/* every temp file first: a failure here leaves the old set as it was */
 	for (i = 0; i < n && i < WRITE_MAX_FILES && !rc; i++) {
@@ -182,12 +241,12 @@ int write_files(const struct file_out *f, size_t n, const struct runas *owner)
 	}
 	for (i = 0; i < opened && !rc; i++)
 		if (renameat(s[i].dirfd, s[i].tmp, s[i].dirfd, s[i].name) < 0)
-			rc = fail("replace", f[i].path, errno);
+			rc = file_write_fail("replace", f[i].path, errno);
 		else
 			s[i].written = false;
 	for (i = 0; i < opened && !rc; i++)
 		if (fsync(s[i].dirfd) < 0 && errno != EINVAL)
-			rc = fail("sync the directory of", f[i].path, errno);
+			rc = file_write_fail("sync the directory of", f[i].path, errno);
 	for (i = 0; i < opened; i++) {
 		if (s[i].written)
 			unlinkat(s[i].dirfd, s[i].tmp, 0);
@@ -205,7 +264,7 @@ int ensure_dir(const char *dir, const struct runas *owner)
 		return EX_CANTCREAT;
 	}
 	if (err)
-		return fail("create directory", dir, err);
+		return file_write_fail("create directory", dir, err);
 	close(fd);
 	return EX_OK;
 }

@@ -44,6 +44,21 @@ PATH = (str(_BINDIR) + ":" if STATIC else "") + os.environ.get("PATH", "") + \
     ":/usr/sbin:/usr/bin:/sbin:/bin"
 
 
+# pgbouncer.ini and userlist.txt are links into the generation directory
+# that .pgbe-current names (src/pairswap.c): a user sees the two names
+PAIR_ENTRIES = ".pgbe-"
+
+
+def shown(d):
+    """What a user (or pgbouncer) reads in config directory D: each visible
+    name to its bytes, through the pair's links."""
+    return {p.name: p.read_bytes() for p in d.iterdir() if not p.name.startswith(PAIR_ENTRIES)}
+
+
+def shown_names(d):
+    return sorted(p.name for p in d.iterdir() if not p.name.startswith(PAIR_ENTRIES))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

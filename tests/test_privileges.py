@@ -17,7 +17,8 @@ import threading
 
 import pytest
 
-from conftest import BIN, base_env, entrypoint, free_port, process_env, run_user_ids
+from conftest import (BIN, base_env, entrypoint, free_port, process_env, run_user_ids,
+                      shown_names)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the privilege boundary needs root")
 
@@ -108,30 +109,62 @@ def test_directory_in_place_of_userlist_leaves_old_pair_73(pg, config_dir):
     ini = (config_dir / "pgbouncer.ini").read_bytes()
     (config_dir / "userlist.txt").unlink()
     (config_dir / "userlist.txt").mkdir()
+    entries = sorted(os.listdir(config_dir))
     r = render(config_dir, env_for(pg, LISTEN_PORT=str(free_port())))
     assert r.returncode == 73, r.stderr
     assert f"'{config_dir / 'userlist.txt'}' is a directory" in r.stderr
     assert (config_dir / "pgbouncer.ini").read_bytes() == ini, "the ini changed alone"
-    assert sorted(p.name for p in config_dir.iterdir()) == ["pgbouncer.ini", "userlist.txt"]
+    assert sorted(os.listdir(config_dir)) == entries
+
+
+def assert_pair_is_the_run_users(config_dir):
+    """Both names are links into the generation that .pgbe-current names,
+    whose two files are the run user's own, 0600."""
+    uid, gid = run_user_ids()
+    gen = os.readlink(config_dir / ".pgbe-current")
+    assert gen.startswith(".pgbe-") and "/" not in gen, gen
+    st = os.lstat(config_dir / gen)
+    assert stat.S_ISDIR(st.st_mode) and (st.st_uid, st.st_gid) == (uid, gid)
+    for n in ("pgbouncer.ini", "userlist.txt"):
+        assert os.readlink(config_dir / n) == f".pgbe-current/{n}"
+        st = os.lstat(config_dir / gen / n)
+        assert stat.S_ISREG(st.st_mode) and (st.st_uid, st.st_gid) == (uid, gid)
+        assert stat.S_IMODE(st.st_mode) == 0o600
 
 
 @pytest.mark.parametrize("what", ["symlink", "fifo"])
 def test_planted_temp_file_names_are_never_followed(pg, config_dir, victims, what):
-    """The temp names are NAME.tmp.PID: plant both for the pid the entrypoint
-    will have (a shell that execs it keeps its pid)."""
-    script = "set -e; for n in pgbouncer.ini userlist.txt; do t=\"$D/$n.tmp.$$\"; " + (
-        "ln -s \"$V\" \"$t\"" if what == "symlink" else "mkfifo \"$t\"") + \
-        "; chown -h \"$U\" \"$t\"; done; exec \"$B\" render --config-dir \"$D\""
+    """A single file (here pgbouncer.ini, next to the user's own userlist)
+    goes through the temp name NAME.tmp.PID: plant it for the pid the
+    entrypoint will have (a shell that execs it keeps its pid).  The pair
+    goes through .pgbe-current, a name renamed over, never opened: plant
+    that too, as a link to root's directory or a FIFO."""
+    plant = ("ln -s \"$V\" \"$t\"" if what == "symlink" else "mkfifo \"$t\"") + \
+        "; chown -h \"$U\" \"$t\"; "
     uid, gid = run_user_ids()
     env = process_env(env_for(pg))
-    env.update(D=str(config_dir), V=str(victims["shadow"]), U=f"{uid}:{gid}", B=str(BIN))
+    env.update(D=str(config_dir), V=str(victims["inner"]), U=f"{uid}:{gid}", B=str(BIN))
+    # the pair
+    script = "set -e; t=\"$D/.pgbe-current\"; " + plant + \
+        "exec \"$B\" render --config-dir \"$D\""
     p = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=20)
     assert p.returncode == 0, p.stderr
-    assert sorted(x.name for x in config_dir.iterdir()) == ["pgbouncer.ini", "userlist.txt"]
-    for n in ("pgbouncer.ini", "userlist.txt"):
-        st = os.lstat(config_dir / n)
-        assert stat.S_ISREG(st.st_mode) and (st.st_uid, st.st_gid) == (uid, gid)
-        assert stat.S_IMODE(st.st_mode) == 0o600
+    assert_pair_is_the_run_users(config_dir)
+    assert shown_names(config_dir) == ["pgbouncer.ini", "userlist.txt"]
+    # one file, next to a userlist of the user's own
+    for n in os.listdir(config_dir):
+        path = config_dir / n
+        path.unlink() if path.is_symlink() else shutil.rmtree(path)
+    (config_dir / "userlist.txt").write_text('"app" "pw-privileges"\n')
+    run_user_owns(config_dir / "userlist.txt")
+    script = "set -e; t=\"$D/pgbouncer.ini.tmp.$$\"; " + plant + \
+        "exec \"$B\" render --config-dir \"$D\""
+    p = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    st = os.lstat(config_dir / "pgbouncer.ini")
+    assert stat.S_ISREG(st.st_mode) and (st.st_uid, st.st_gid) == (uid, gid)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert sorted(os.listdir(config_dir)) == ["pgbouncer.ini", "userlist.txt"]
 
 
 def test_file_secret_through_a_planted_symlink_is_refused(pg, config_dir, victims):

@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 from conftest import (BIN, as_run_user, base_env, entrypoint, free_port, process_env, psql,
-                      run_user_ids, run_user_spec)
+                      run_user_ids, run_user_spec, shown, shown_names)
 
 SPECIALS = ["@", ":", "/", "?", "#", "%", "'", '"', "\\", " ", "*", ",", "=", ";", "$"]
 counter = [0]
@@ -146,6 +146,12 @@ def test_files_are_0600_and_owned_by_the_run_user(pg, workdir):
         assert stat.S_IMODE(st.st_mode) == 0o600
         assert (st.st_uid, st.st_gid) == (uid, gid)
     assert not [p for p in target.iterdir() if ".tmp." in p.name]
+    # the two names are links to one generation, which .pgbe-current names
+    gen = os.readlink(target / ".pgbe-current")
+    for name in ("pgbouncer.ini", "userlist.txt"):
+        assert os.readlink(target / name) == f".pgbe-current/{name}"
+        assert (target / gen / name).read_bytes() == (target / name).read_bytes()
+    assert stat.S_IMODE((target / gen).stat().st_mode) == 0o700
 
 
 def test_check_prints_redacted_config_and_writes_nothing(pg, config_dir):
@@ -161,13 +167,15 @@ def test_check_prints_redacted_config_and_writes_nothing(pg, config_dir):
 def test_invalid_input_leaves_previous_files_untouched(pg, config_dir):
     env = base_env(pg, "app", "pw", "app", free_port())
     assert entrypoint(["render", "--config-dir", str(config_dir)], env).returncode == 0
-    before = {p.name: p.read_bytes() for p in config_dir.iterdir()}
+    before = shown(config_dir)
+    entries = sorted(os.listdir(config_dir))
     env["DB_PASSWORD"] = "new\npassword"
     r = entrypoint(["render", "--config-dir", str(config_dir)], env)
     assert r.returncode == 78
     assert "DB_PASSWORD: the password must not contain a line break" in r.stderr
     assert "new" not in r.stderr
-    assert {p.name: p.read_bytes() for p in config_dir.iterdir()} == before
+    assert shown(config_dir) == before
+    assert sorted(os.listdir(config_dir)) == entries
 
 
 def test_target_that_is_a_directory_gives_73(pg, config_dir):
@@ -176,7 +184,7 @@ def test_target_that_is_a_directory_gives_73(pg, config_dir):
                    base_env(pg, "app", "pw", "app", free_port()))
     assert r.returncode == 73
     assert "is a directory" in r.stderr
-    assert sorted(p.name for p in config_dir.iterdir()) == ["pgbouncer.ini"]
+    assert sorted(os.listdir(config_dir)) == ["pgbouncer.ini"]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user")

@@ -5,6 +5,7 @@ key to the config; core dumps are off; the environment scrub ignores case."""
 import os
 import random
 import resource
+import shutil
 import signal
 import string
 import subprocess
@@ -15,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from conftest import (BIN, Bouncer, audit_leaks, base_env, entrypoint, free_port,
-                      process_env, psql, record_output, run_user_ids, run_user_spec)
+                      process_env, psql, record_output, run_user_ids, run_user_spec, shown)
 
 UTF8 = "éüßñжΩ中文€"
 ALPHABET = string.punctuation + " " + string.ascii_letters + string.digits + UTF8
@@ -255,7 +256,7 @@ def test_read_only_or_full_config_dir_keeps_the_old_pair_73(pg, workdir, kind, r
     request.addfinalizer(lambda: subprocess.run(["umount", str(d)]))
     env = base_env(pg, "app", "pw-old-pair", "app", free_port())
     assert entrypoint(["render", "--config-dir", str(d)], env).returncode == 0
-    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    before = shown(d)
     if kind == "read-only":
         subprocess.run(["mount", "-o", "remount,ro", str(d)], check=True)
     else:
@@ -270,7 +271,9 @@ def test_read_only_or_full_config_dir_keeps_the_old_pair_73(pg, workdir, kind, r
     r = entrypoint(["render", "--config-dir", str(d)], env)
     assert r.returncode == 73, r.stderr
     assert ("read-only" if kind == "read-only" else "disk is full") in r.stderr
-    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
+    assert shown(d) == before
+    # nothing left of the generation that could not be written
+    assert len([p for p in d.iterdir() if p.name.startswith(".pgbe-")]) == 2, os.listdir(d)
 
 
 def test_kill_9_while_writing_leaves_whole_files(pg, config_dir):
@@ -297,6 +300,77 @@ def test_kill_9_while_writing_leaves_whole_files(pg, config_dir):
         time.sleep(rnd.uniform(0, 0.03))
         p.kill()
         p.wait()
-        for n in old:
-            now = (config_dir / n).read_bytes()
-            assert now in (old[n], new[n]), f"{n} is neither the old nor the new file"
+        now = {n: (config_dir / n).read_bytes() for n in old}
+        assert now in (old, new), "the pair is neither the old one nor the new one"
+
+
+PAIR = ("pgbouncer.ini", "userlist.txt")
+
+
+def pair_now(d, marks):
+    """Which render each of the pair's names shows now: the key of MARKS
+    whose bytes it holds (one mark per file: a port, a password), or None
+    when the name shows nothing."""
+    out = []
+    for name in PAIR:
+        data = (d / name).read_bytes() if (d / name).exists() else None
+        out.append(None if data is None else
+                   next((k for k, m in marks.items() if m[name] in data), "neither"))
+    return tuple(out)
+
+
+def render_killed_at(d, env, syscall, n):
+    """render, killed (SIGKILL, by strace) on entering its Nth SYSCALL."""
+    cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}", "-e",
+           f"inject={syscall}:signal=SIGKILL:when={n}", str(BIN), "render", "--config-dir",
+           str(d)]
+    return subprocess.run(cmd, env=process_env(env), capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("start", ["links", "files of an older version", "nothing"])
+def test_kill_9_at_every_step_leaves_the_old_pair_or_the_new_one(pg, workdir, start):
+    """SIGKILL on entering each call that changes the directory (the Nth
+    mkdirat, symlinkat, renameat, unlinkat, for every N it makes): both
+    names then show the old pair or the new one, never one of each, also
+    when the directory holds the two files of an older version or nothing."""
+    old_port, new_port = free_port(), free_port()
+    old_env = base_env(pg, "app", "pw-step-old", "app", old_port)
+    new_env = dict(old_env, LISTEN_PORT=str(new_port), DB_PASSWORD="pw-step-new")
+    marks = {"old": {"pgbouncer.ini": f"listen_port = {old_port}\n".encode(),
+                     "userlist.txt": b'"pw-step-old"'},
+             "new": {"pgbouncer.ini": f"listen_port = {new_port}\n".encode(),
+                     "userlist.txt": b'"pw-step-new"'}}
+    old = (None, None) if start == "nothing" else ("old", "old")
+    uid, gid = run_user_ids()
+    kills = 0
+    for syscall in ("mkdirat", "symlinkat", "renameat", "unlinkat"):
+        for n in range(1, 9):
+            d = workdir / f"steps-{start[:5]}-{syscall}-{n}"
+            d.mkdir()
+            os.chown(d, uid, gid)
+            if start != "nothing":
+                assert entrypoint(["render", "--config-dir", str(d)], old_env).returncode == 0
+            if start.startswith("files"):  # as an older version wrote them: no links
+                for name in PAIR:
+                    data = (d / name).read_bytes()
+                    (d / name).unlink()
+                    (d / name).write_bytes(data)
+                    os.chown(d / name, uid, gid)
+                    os.chmod(d / name, 0o600)
+                for e in os.listdir(d):
+                    if e.startswith(".pgbe-"):
+                        p = d / e
+                        p.unlink() if p.is_symlink() else shutil.rmtree(p)
+            assert pair_now(d, marks) == old
+            r = render_killed_at(d, new_env, syscall, n)
+            assert pair_now(d, marks) in (old, ("new", "new")), (syscall, n, os.listdir(d))
+            if r.returncode == 0:
+                assert pair_now(d, marks) == ("new", "new")
+                break
+            assert r.returncode in (-9, 137), (syscall, n, r.returncode, r.stderr)
+            kills += 1
+            # what the killed run left is cleaned up by the next one
+            assert entrypoint(["render", "--config-dir", str(d)], new_env).returncode == 0
+            assert pair_now(d, marks) == ("new", "new")
+            assert len([e for e in os.listdir(d) if e.startswith(".pgbe-")]) == 2, os.listdir(d)
+    assert kills >= 4, kills  # every kind of step was reached at least once
