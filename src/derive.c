@@ -173,6 +173,14 @@ static int check_combinations(const struct config *c)
 			"AUTH_TYPE=hba needs AUTH_HBA_FILE, the path of a pg_hba.conf-style file");
 		return EX_CONFIG;
 	}
+	/* pgbouncer itself stops at startup otherwise ("auth_type=cert
+	 * requires client_tls_sslmode=SSLMODE_VERIFY_FULL") */
+	if (auth && !strcmp(auth, "cert") && (!ctls || strcmp(ctls, "verify-full") != 0)) {
+		log_error("AUTH_TYPE=cert needs CLIENT_TLS_SSLMODE=verify-full (with "
+			  "CLIENT_TLS_CA_FILE, the CA of the client certificates): pgbouncer does "
+			  "not start otherwise");
+		return EX_CONFIG;
+	}
 	if (ctls && strcmp(ctls, "disable") != 0 &&
 	    (!config_get(c, "client_tls_key_file") || !config_get(c, "client_tls_cert_file"))) {
 		log_error(

@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from conftest import (Postgres, base_env, entrypoint, free_port, psql, run_user_ids,
+from conftest import (Postgres, base_env, entrypoint, free_port, psql, psql_url, run_user_ids,
                       run_user_spec)
 
 counter = [0]
@@ -129,6 +129,62 @@ def test_every_auth_type_gets_the_form_that_logs_in(request, config_dir, bouncer
         assert q.stdout.strip() == "ok", q.stderr + b.log.read_text()
     assert "wrong password type" not in b.log.read_text()
 
+
+def client_cert(tls, user):
+    """A client certificate for USER (its CN), signed by TLS's CA, with a key
+    only its owner reads, as libpq wants."""
+    def ossl(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True, cwd=tls)
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={user}", "-keyout",
+         f"{user}.key", "-out", f"{user}.csr")
+    ossl("x509", "-req", "-in", f"{user}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-out", f"{user}.crt")
+    os.chmod(tls / f"{user}.key", 0o600)
+    return tls / f"{user}.crt", tls / f"{user}.key"
+
+
+@pytest.mark.parametrize("auth_type", ["hba", "cert"])
+def test_hba_and_cert_get_plaintext_and_log_in_as_they_allow(pg, config_dir, workdir, bouncers,
+                                                             auth_type):
+    """The README row "hba, cert": pgbouncer checks these clients by its hba
+    file or their certificate, then logs in to the server for them with the
+    userlist entry, which must be the password (no client SCRAM proof to pass
+    through).  A client the hba file or the CA does not allow stays out."""
+    from conftest import make_tls_files
+    password = "pw-hba-cert's"
+    user, db = new_user(pg, password)
+    port = free_port()
+    d = pathlib.Path(tempfile.mkdtemp(prefix=f"{auth_type}-", dir=workdir))
+    os.chmod(d, 0o755)  # pgbouncer, as the run user, reads the hba file and its own key
+    tls = make_tls_files(d)
+    extra = {"AUTH_TYPE": auth_type}
+    if auth_type == "hba":
+        hba = tls / "pgbouncer_hba.conf"
+        hba.write_text(f"host all {user} 127.0.0.1/32 scram-sha-256\n"
+                       "host all all 127.0.0.1/32 reject\n")
+        os.chmod(hba, 0o644)
+        extra["PGBOUNCER_AUTH_HBA_FILE"] = str(hba)
+    else:
+        extra.update(PGBOUNCER_CLIENT_TLS_SSLMODE="verify-full",
+                     PGBOUNCER_CLIENT_TLS_CA_FILE=str(tls / "ca.crt"),
+                     PGBOUNCER_CLIENT_TLS_CERT_FILE=str(tls / "server.crt"),
+                     PGBOUNCER_CLIENT_TLS_KEY_FILE=str(tls / "server.key"))
+    r = init(config_dir, base_env(pg, user, password, db, port, **extra))
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == password
+    assert f'userlist.txt holds the plaintext password of "{user}": ' in r.stderr
+    b = bouncers(config_dir, port)
+    if auth_type == "hba":
+        ok = psql(port, user, password, db, "select 'ok'")
+        other = psql(port, "postgres", "whatever", db, "select 'ok'")  # rejected by the file
+    else:
+        crt, key = client_cert(tls, user)
+        base = (f"host=127.0.0.1 port={port} dbname={db} user={user} sslmode=verify-ca "
+                f"sslrootcert={tls / 'ca.crt'}")
+        ok = psql_url(f"{base} sslcert={crt} sslkey={key}", "select 'ok'")
+        other = psql_url(base + " sslcert=/nonexistent sslkey=/nonexistent", "select 'ok'")
+    assert ok.stdout.strip() == "ok", ok.stderr + b.log.read_text()
+    assert other.returncode != 0 and other.stdout.strip() != "ok", other.stdout
 
 def test_min_pool_size_fills_the_pool_with_the_servers_secret(pg, config_dir, bouncers):
     """pgbouncer opens min_pool_size connections only while the pool has
