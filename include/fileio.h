@@ -34,6 +34,10 @@ struct file_out {
  * descriptors.  Returns a status after logging; leaves no temp file behind. */
 int write_files(const struct file_out *f, size_t n, const struct runas *owner);
 
+/* PATH's directory into DIR (SIZE bytes; "." or "/" where that is what it
+ * is); returns PATH's last component. */
+const char *path_split(const char *path, char *dir, size_t size);
+
 /* write(2) all of DATA, or -1 with errno. */
 int file_write_all(int fd, const char *data, size_t len);
 

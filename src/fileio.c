@@ -134,20 +134,26 @@ struct staged {
 	bool written;
 };
 
-static int open_parent(const char *path, struct staged *s)
+const char *path_split(const char *path, char *dir, size_t size)
 {
 	const char *slash = strrchr(path, '/');
-	char dir[4096];
-	int err;
 
 	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
+		snprintf(dir, size, ".");
 	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
+		snprintf(dir, size, "/");
 	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if (snprintf(s->name, sizeof(s->name), "%s", slash ? slash + 1 : path) >=
-		    (int)sizeof(s->name) ||
+		snprintf(dir, size, "%.*s", (int)(slash - path), path);
+	return slash ? slash + 1 : path;
+}
+
+static int open_parent(const char *path, struct staged *s)
+{
+	char dir[4096];
+	const char *base = path_split(path, dir, sizeof(dir));
+	int err;
+
+	if (snprintf(s->name, sizeof(s->name), "%s", base) >= (int)sizeof(s->name) ||
 	    snprintf(s->tmp, sizeof(s->tmp), "%s.tmp.%ld", s->name, (long)getpid()) >=
 		    (int)sizeof(s->tmp)) {
 		log_error("file name too long: '%s'", path);

@@ -55,16 +55,9 @@ static int random_name(const char *prefix, char *out, size_t size)
  * the run user could plant one) and its last component. */
 static int open_dir_of(const char *path, int *dfd, const char **base)
 {
-	const char *slash = strrchr(path, '/');
 	char dir[4096];
 
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	*base = slash ? slash + 1 : path;
+	*base = path_split(path, dir, sizeof(dir));
 	return safefile_open_dir(dir, false, NULL, dfd);
 }
 
