@@ -99,3 +99,14 @@ def test_config_dir_with_a_line_break_or_leading_space_is_refused(tmp_path):
         assert r.returncode == 78, r.stderr
         assert "PGBOUNCER_CONFIG_DIR must not" in r.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_readme_lays_out_every_module():
+    """README's "How the code is laid out" has a line for every source file,
+    so a newcomer finds where a rule lives."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", section, re.M))
+    named = {m for row in rows for m in row if m}
+    modules = {p.stem for p in (ROOT / "src").glob("*.c")}
+    assert modules - named == set(), "not in README's module table"
