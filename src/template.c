@@ -107,23 +107,32 @@ struct section {
 	size_t scanned;
 	bool connstr;    /* [databases], [peers], [users]: values are key=value lists */
 	bool line_start; /* only white space so far on the current line */
+	bool in_header;  /* between a header's [ and its ] */
 };
 
 /* pgbouncer skips white space before a [section] header (cfparser), so an
- * indented header counts too. */
+ * indented header counts too; after the ']' it reads on as if a line began
+ * there, so "[x][databases]" opens [databases]. */
 static void track_section(struct section *s, const struct buf *out)
 {
 	static const char *const lists[] = {"[databases]", "[peers]", "[users]"};
 
 	for (; s->scanned < out->len; s->scanned++) {
 		size_t i = s->scanned;
-		bool header = s->line_start && out->data[i] == '[';
-		if (out->data[i] == '\n')
+		char c = out->data[i];
+		bool header = s->line_start && c == '[' && !s->in_header;
+		if (s->in_header) {
+			s->in_header = c != ']' && c != '\n';
+			s->line_start = !s->in_header;
+			continue;
+		}
+		if (c == '\n')
 			s->line_start = true;
-		else if (!isspace((unsigned char)out->data[i]))
+		else if (!isspace((unsigned char)c))
 			s->line_start = false;
 		if (!header)
 			continue;
+		s->in_header = true;
 		s->connstr = false;
 		for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
 			if (out->len - i >= strlen(lists[k]) &&
@@ -207,7 +216,7 @@ static const char *expand_one(const char *name, const char *text, const char *p,
 int template_expand(const char *name, const char *text, struct env *e, enum template_kind kind,
 		    bool redact, struct buf *out)
 {
-	struct section sec = {out->len, false, !out->len || out->data[out->len - 1] == '\n'};
+	struct section sec = {out->len, false, !out->len || out->data[out->len - 1] == '\n', false};
 	const char *p = text;
 
 	while (*p) {

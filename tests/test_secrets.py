@@ -207,10 +207,13 @@ def test_config_dir_with_a_line_break_is_refused_by_variable_78_and_option_64(co
     assert list(config_dir.iterdir()) == []
 
 
+# "[x][databases]": pgbouncer reads on after a header's ']' as if a line
+# began there, so the second header opens [databases] (found by fuzz_template)
+@pytest.mark.parametrize("header", ["[databases]", "  [Databases]", "[common][databases]"])
 def test_unquoted_template_reference_with_white_space_in_connection_string_is_refused(
-        pg, config_dir):
+        pg, config_dir, header):
     (config_dir / "pgbouncer.ini.template").write_text(
-        "[databases]\napp = host=${DB_HOST} dbname=app\n[pgbouncer]\nlisten_port = 6432\n")
+        header + "\napp = host=${DB_HOST} dbname=app\n[pgbouncer]\nlisten_port = 6432\n")
     env = base_env(pg, "app", "pw", "app", free_port(), DB_HOST="127.0.0.1 user=postgres")
     r = entrypoint(["render", "--config-dir", str(config_dir)], env)
     assert r.returncode == 78, r.stderr
