@@ -42,4 +42,10 @@ enum pair_link pair_resolve(const char *path, char *out, size_t size);
 int pair_write(int dirfd, const struct file_out *f, const char *const name[2],
 	       const struct runas *owner);
 
+/* After a single file was written in directory DFD: when no name there
+ * links into PAIR_CURRENT any more (you supply one of the two files now),
+ * the generation directories serve nothing and are removed, so no password
+ * is left at rest in them. */
+void pair_forget(int dfd);
+
 #endif

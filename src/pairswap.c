@@ -119,7 +119,7 @@ enum pair_link pair_resolve(const char *path, char *out, size_t size)
 
 /* A new generation directory in DFD holding F[i] as NAME[i] (the F with a
  * NULL data pointer are left out), fsync'ed.  Its name into GEN. */
-static void remove_gen(int dfd, const char *gen, const char *const name[2]);
+static void remove_gen(int dfd, const char *gen);
 
 static int make_gen(int dfd, const struct file_out *f, const char *const name[2],
 		    const struct runas *owner, char gen[NAME_MAX + 1])
@@ -154,24 +154,28 @@ static int make_gen(int dfd, const struct file_out *f, const char *const name[2]
 	if (gfd >= 0)
 		close(gfd);
 	if (rc != EX_OK)
-		remove_gen(dfd, gen, name);
+		remove_gen(dfd, gen);
 	return rc;
 }
 
-/* Remove generation GEN (the pair's files in it, then the directory; what
- * else is in it stays, and so does the directory then).  On descriptors:
- * nothing is followed. */
-static void remove_gen(int dfd, const char *gen, const char *const name[2])
+/* Remove generation GEN: every entry in it that is not a directory, then
+ * the directory (which stays if something is left).  On descriptors, by
+ * name: nothing is followed. */
+static void remove_gen(int dfd, const char *gen)
 {
 	int gfd;
+	DIR *d;
+	struct dirent *e;
 
 	if (!is_gen_name(gen))
 		return;
 	gfd = openat(dfd, gen, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (gfd >= 0) {
-		unlinkat(gfd, name[0], 0);
-		unlinkat(gfd, name[1], 0);
+	d = gfd >= 0 ? fdopendir(gfd) : NULL;
+	if (d) {
+		while ((e = readdir(d)))
+			unlinkat(gfd, e->d_name, 0);
+		closedir(d);
+	} else if (gfd >= 0) {
 		close(gfd);
 	}
 	unlinkat(dfd, gen, AT_REMOVEDIR);
@@ -230,7 +234,7 @@ static int links_in_place(int dfd, const struct file_out *f, const char *const n
 			unlinkat(dfd, PAIR_CURRENT, 0);
 		else if ((rc = make_gen(dfd, now, name, owner, gen)) == EX_OK &&
 			 (rc = place_link(dfd, PAIR_CURRENT, gen, owner, f[0].path)) != EX_OK)
-			remove_gen(dfd, gen, name); /* not current: the old state stands */
+			remove_gen(dfd, gen); /* not current: the old state stands */
 	}
 	for (int i = 0; i < 2 && rc == EX_OK; i++) {
 		if (linked[i])
@@ -244,8 +248,8 @@ static int links_in_place(int dfd, const struct file_out *f, const char *const n
 	return rc;
 }
 
-/* Every generation but KEEP, and temp links a killed run left. */
-static void remove_old(int dfd, const char *keep, const char *const name[2])
+/* Every generation but KEEP (NULL: all), and temp links a killed run left. */
+static void remove_old(int dfd, const char *keep)
 {
 	int copy = dup(dfd);
 	DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
@@ -256,9 +260,10 @@ static void remove_old(int dfd, const char *keep, const char *const name[2])
 			close(copy);
 		return;
 	}
+	rewinddir(d); /* a dup shares the offset: an earlier scan left it at the end */
 	while ((e = readdir(d))) {
-		if (is_gen_name(e->d_name) && strcmp(e->d_name, keep) != 0)
-			remove_gen(dfd, e->d_name, name);
+		if (is_gen_name(e->d_name) && (!keep || strcmp(e->d_name, keep) != 0))
+			remove_gen(dfd, e->d_name);
 		else if (is_random_name(e->d_name, PAIR_CURRENT "."))
 			unlinkat(dfd, e->d_name, 0);
 	}
@@ -278,7 +283,7 @@ int pair_write(int dfd, const struct file_out *f, const char *const name[2],
 	/* the one step (PAIR_CURRENT): both names now show the new files */
 	if ((rc = links_in_place(dfd, f, name, owner, placed)) != EX_OK ||
 	    (rc = place_link(dfd, PAIR_CURRENT, gen, owner, f[0].path)) != EX_OK) {
-		remove_gen(dfd, gen, name);
+		remove_gen(dfd, gen);
 		for (int i = 0; i < 2; i++)
 			if (placed[i]) /* they showed nothing before, and do not now */
 				unlinkat(dfd, name[i], 0);
@@ -286,6 +291,38 @@ int pair_write(int dfd, const struct file_out *f, const char *const name[2],
 	}
 	if (fsync(dfd) != 0 && errno != EINVAL)
 		return file_write_fail("sync the directory of", f[0].path, errno);
-	remove_old(dfd, gen, name);
+	remove_old(dfd, gen);
 	return EX_OK;
+}
+
+/* Does any name in DFD link into PAIR_CURRENT? */
+static bool pair_in_use(int dfd)
+{
+	static const char prefix[] = PAIR_CURRENT "/";
+	char target[sizeof(prefix)];
+	int copy = dup(dfd);
+	DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
+	struct dirent *e;
+	bool used = !d; /* when in doubt, keep */
+
+	if (!d && copy >= 0)
+		close(copy);
+	if (d)
+		rewinddir(d); /* a dup shares the offset with DFD */
+	while (d && !used && (e = readdir(d))) {
+		ssize_t n = readlinkat(dfd, e->d_name, target, sizeof(target));
+		used = n >= (ssize_t)sizeof(prefix) - 1 &&
+		       !memcmp(target, prefix, sizeof(prefix) - 1);
+	}
+	if (d)
+		closedir(d);
+	return used;
+}
+
+void pair_forget(int dfd)
+{
+	if (pair_in_use(dfd))
+		return;
+	unlinkat(dfd, PAIR_CURRENT, 0);
+	remove_old(dfd, NULL);
 }

@@ -178,6 +178,25 @@ def test_invalid_input_leaves_previous_files_untouched(pg, config_dir):
     assert sorted(os.listdir(config_dir)) == entries
 
 
+def test_supplying_one_of_the_pair_later_leaves_no_old_generation(pg, config_dir):
+    """The pair is written through .pgbe-current; once you supply your own
+    userlist.txt, only pgbouncer.ini is written, and the generation
+    directories (with the old userlist, a password at rest) are removed."""
+    env = base_env(pg, "app", "pw-generated", "app", free_port())
+    assert entrypoint(["render", "--config-dir", str(config_dir)], env).returncode == 0
+    assert (config_dir / ".pgbe-current").is_symlink()
+    (config_dir / "userlist.txt").unlink()
+    (config_dir / "userlist.txt").write_text('"app" "pw-own"\n')
+    if os.geteuid() == 0:
+        os.chown(config_dir / "userlist.txt", *run_user_ids())
+    env["DB_PASSWORD"] = "pw-own"
+    r = entrypoint(["render", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(config_dir)) == ["pgbouncer.ini", "userlist.txt"]
+    assert not (config_dir / "pgbouncer.ini").is_symlink()
+    assert (config_dir / "userlist.txt").read_text() == '"app" "pw-own"\n'
+
+
 def test_target_that_is_a_directory_gives_73(pg, config_dir):
     (config_dir / "pgbouncer.ini").mkdir()
     r = entrypoint(["render", "--config-dir", str(config_dir)],
