@@ -46,6 +46,6 @@ int pair_write(int dirfd, const struct file_out *f, const char *const name[2],
  * links into PAIR_CURRENT any more (you supply one of the two files now),
  * the generation directories serve nothing and are removed, so no password
  * is left at rest in them. */
-void pair_forget(int dfd);
+void pair_forget(int dfd, const struct runas *owner);
 
 #endif

@@ -63,6 +63,12 @@ int safefile_read(const char *path, struct buf *out);
  * 0 and *ST (the entry itself, or what a followed link leads to), or an error. */
 int safefile_stat(const char *path, struct stat *st);
 
+/* mkdir NAME in DFD (MODE), then give it to OWNER (when set) on its
+ * descriptor: a link or another directory swapped in between is refused
+ * (SF_ERACE), never chowned.  Returns 0 and *FD (O_RDONLY|O_DIRECTORY), or
+ * an error. */
+int safefile_mkdirat(int dfd, const char *name, mode_t mode, const struct runas *owner, int *fd);
+
 /* Open directory PATH (O_RDONLY|O_DIRECTORY).  When CREATE and it is
  * missing, create it (0755) and give it to OWNER (when set), on the
  * descriptor.  Returns 0 and *FD, or an error. */

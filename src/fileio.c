@@ -254,7 +254,7 @@ int write_files(const struct file_out *f, size_t n, const struct runas *owner)
 		if (fsync(s[i].dirfd) < 0 && errno != EINVAL)
 			rc = file_write_fail("sync the directory of", f[i].path, errno);
 		else
-			pair_forget(s[i].dirfd);
+			pair_forget(s[i].dirfd, owner);
 	for (i = 0; i < opened; i++) {
 		if (s[i].written)
 			unlinkat(s[i].dirfd, s[i].tmp, 0);

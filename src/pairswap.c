@@ -117,10 +117,10 @@ enum pair_link pair_resolve(const char *path, char *out, size_t size)
 	return r;
 }
 
+static void remove_gen(int dfd, const char *gen, const struct runas *owner);
+
 /* A new generation directory in DFD holding F[i] as NAME[i] (the F with a
  * NULL data pointer are left out), fsync'ed.  Its name into GEN. */
-static void remove_gen(int dfd, const char *gen);
-
 static int make_gen(int dfd, const struct file_out *f, const char *const name[2],
 		    const struct runas *owner, char gen[NAME_MAX + 1])
 {
@@ -131,15 +131,17 @@ static int make_gen(int dfd, const struct file_out *f, const char *const name[2]
 		log_error("could not make a random name for the files of '%s'", f[0].path);
 		return EX_OSERR;
 	}
-	if (mkdirat(dfd, gen, 0700) != 0)
-		return file_write_fail("create a directory for", f[0].path, errno);
-	gfd = openat(dfd, gen, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (gfd < 0 || (owner && owner->set && fchown(gfd, owner->uid, owner->gid) != 0))
-		rc = file_write_fail("create a directory for", f[0].path, errno);
+	/* chowned on its descriptor, and only if it is still the empty
+	 * directory made here (not one the run user renamed in) */
+	if ((rc = safefile_mkdirat(dfd, gen, 0700, owner, &gfd)) != 0) {
+		if (rc != EEXIST)
+			remove_gen(dfd, gen, owner);
+		return file_write_fail("create a directory for", f[0].path, rc);
+	}
 	for (int i = 0; i < 2 && rc == EX_OK; i++) {
 		if (!f[i].data)
 			continue;
-		/* a fresh directory: nothing can be planted under these names */
+		/* O_EXCL: what the run user may have planted here is never opened */
 		fd = openat(gfd, name[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			    0600);
 		if (fd < 0 || file_write_all(fd, f[i].data, f[i].len) != 0 ||
@@ -154,15 +156,19 @@ static int make_gen(int dfd, const struct file_out *f, const char *const name[2]
 	if (gfd >= 0)
 		close(gfd);
 	if (rc != EX_OK)
-		remove_gen(dfd, gen);
+		remove_gen(dfd, gen, owner);
 	return rc;
 }
 
 /* Remove generation GEN: every entry in it that is not a directory, then
  * the directory (which stays if something is left).  On descriptors, by
- * name: nothing is followed. */
-static void remove_gen(int dfd, const char *gen)
+ * name: nothing is followed.  Only a directory owned as ours are (OWNER's,
+ * or this process's): the run user can give a root-owned directory of the
+ * config directory a generation's name, and root must not empty it. */
+static void remove_gen(int dfd, const char *gen, const struct runas *owner)
 {
+	uid_t ours = owner && owner->set ? owner->uid : geteuid();
+	struct stat st;
 	int gfd;
 	DIR *d;
 	struct dirent *e;
@@ -170,6 +176,10 @@ static void remove_gen(int dfd, const char *gen)
 	if (!is_gen_name(gen))
 		return;
 	gfd = openat(dfd, gen, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (gfd >= 0 && (fstat(gfd, &st) != 0 || st.st_uid != ours)) {
+		close(gfd);
+		return;
+	}
 	d = gfd >= 0 ? fdopendir(gfd) : NULL;
 	if (d) {
 		while ((e = readdir(d)))
@@ -181,9 +191,8 @@ static void remove_gen(int dfd, const char *gen)
 	unlinkat(dfd, gen, AT_REMOVEDIR);
 }
 
-/* NAME (in DFD) becomes a link to TARGET in one rename; OWNER gets it. */
-static int place_link(int dfd, const char *name, const char *target, const struct runas *owner,
-		      const char *path)
+/* NAME (in DFD) becomes a link to TARGET in one rename. */
+static int place_link(int dfd, const char *name, const char *target, const char *path)
 {
 	char tmp[NAME_MAX + 1];
 
@@ -194,8 +203,8 @@ static int place_link(int dfd, const char *name, const char *target, const struc
 	/* symlinkat never follows or reuses what is there: EEXIST instead */
 	if (symlinkat(target, dfd, tmp) != 0)
 		return file_write_fail("replace", path, errno);
-	if (owner && owner->set)
-		fchownat(dfd, tmp, owner->uid, owner->gid, AT_SYMLINK_NOFOLLOW);
+	/* not chowned: by name, the run user could swap a root file in first;
+	 * a link's owner grants nothing */
 	if (renameat(dfd, tmp, dfd, name) != 0) {
 		int err = errno;
 		unlinkat(dfd, tmp, 0);
@@ -233,14 +242,14 @@ static int links_in_place(int dfd, const struct file_out *f, const char *const n
 		if (!shown) /* neither shows anything: the links may lead nowhere yet */
 			unlinkat(dfd, PAIR_CURRENT, 0);
 		else if ((rc = make_gen(dfd, now, name, owner, gen)) == EX_OK &&
-			 (rc = place_link(dfd, PAIR_CURRENT, gen, owner, f[0].path)) != EX_OK)
-			remove_gen(dfd, gen); /* not current: the old state stands */
+			 (rc = place_link(dfd, PAIR_CURRENT, gen, f[0].path)) != EX_OK)
+			remove_gen(dfd, gen, owner); /* not current: the old state stands */
 	}
 	for (int i = 0; i < 2 && rc == EX_OK; i++) {
 		if (linked[i])
 			continue;
 		snprintf(target, sizeof(target), "%s/%s", PAIR_CURRENT, name[i]);
-		rc = place_link(dfd, name[i], target, owner, f[i].path);
+		rc = place_link(dfd, name[i], target, f[i].path);
 		placed[i] = rc == EX_OK && !shown;
 	}
 	buf_free_secret(&b[0]);
@@ -249,7 +258,7 @@ static int links_in_place(int dfd, const struct file_out *f, const char *const n
 }
 
 /* Every generation but KEEP (NULL: all), and temp links a killed run left. */
-static void remove_old(int dfd, const char *keep)
+static void remove_old(int dfd, const char *keep, const struct runas *owner)
 {
 	int copy = dup(dfd);
 	DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
@@ -263,7 +272,7 @@ static void remove_old(int dfd, const char *keep)
 	rewinddir(d); /* a dup shares the offset: an earlier scan left it at the end */
 	while ((e = readdir(d))) {
 		if (is_gen_name(e->d_name) && (!keep || strcmp(e->d_name, keep) != 0))
-			remove_gen(dfd, e->d_name);
+			remove_gen(dfd, e->d_name, owner);
 		else if (is_random_name(e->d_name, PAIR_CURRENT "."))
 			unlinkat(dfd, e->d_name, 0);
 	}
@@ -282,8 +291,8 @@ int pair_write(int dfd, const struct file_out *f, const char *const name[2],
 		return rc;
 	/* the one step (PAIR_CURRENT): both names now show the new files */
 	if ((rc = links_in_place(dfd, f, name, owner, placed)) != EX_OK ||
-	    (rc = place_link(dfd, PAIR_CURRENT, gen, owner, f[0].path)) != EX_OK) {
-		remove_gen(dfd, gen);
+	    (rc = place_link(dfd, PAIR_CURRENT, gen, f[0].path)) != EX_OK) {
+		remove_gen(dfd, gen, owner);
 		for (int i = 0; i < 2; i++)
 			if (placed[i]) /* they showed nothing before, and do not now */
 				unlinkat(dfd, name[i], 0);
@@ -291,7 +300,7 @@ int pair_write(int dfd, const struct file_out *f, const char *const name[2],
 	}
 	if (fsync(dfd) != 0 && errno != EINVAL)
 		return file_write_fail("sync the directory of", f[0].path, errno);
-	remove_old(dfd, gen);
+	remove_old(dfd, gen, owner);
 	return EX_OK;
 }
 
@@ -319,10 +328,10 @@ static bool pair_in_use(int dfd)
 	return used;
 }
 
-void pair_forget(int dfd)
+void pair_forget(int dfd, const struct runas *owner)
 {
 	if (pair_in_use(dfd))
 		return;
 	unlinkat(dfd, PAIR_CURRENT, 0);
-	remove_old(dfd, NULL);
+	remove_old(dfd, NULL, owner);
 }

@@ -302,22 +302,29 @@ static bool dir_is_empty(int fd)
 	return empty;
 }
 
-/* mkdir, then chown on the descriptor of what was made: a link or another
- * directory swapped in between is refused, never chowned (item 2). */
-static int make_dir(struct walk *w, const struct runas *owner, int *fd)
+int safefile_mkdirat(int dfd, const char *name, mode_t mode, const struct runas *owner, int *fd)
 {
 	struct stat st;
+	int rc = 0;
 
-	if (mkdirat(w->dfd, w->name, 0755) < 0)
+	if (mkdirat(dfd, name, mode) < 0)
 		return errno;
-	*fd = openat(w->dfd, w->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	*fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (*fd < 0)
 		return errno == ELOOP ? SF_ERACE : errno;
 	if (!owner || !owner->set)
 		return 0;
+	/* what we made is ours and empty; a directory swapped in is neither
+	 * (or holds nothing to give away) */
 	if (fstat(*fd, &st) < 0 || st.st_uid != geteuid() || !dir_is_empty(*fd))
-		return SF_ERACE;
-	return fchown(*fd, owner->uid, owner->gid) < 0 ? errno : 0;
+		rc = SF_ERACE;
+	else if (fchown(*fd, owner->uid, owner->gid) < 0)
+		rc = errno;
+	if (rc) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
 }
 
 int safefile_open_dir(const char *path, bool create, const struct runas *owner, int *fd)
@@ -327,7 +334,7 @@ int safefile_open_dir(const char *path, bool create, const struct runas *owner, 
 
 	*fd = -1;
 	if (rc == ENOENT && w.last && create)
-		rc = make_dir(&w, owner, fd);
+		rc = safefile_mkdirat(w.dfd, w.name, 0755, owner, fd);
 	else if (!rc && !S_ISDIR(w.st.st_mode))
 		rc = SF_ENOTDIR;
 	else if (!rc)

@@ -14,6 +14,7 @@ import stat
 import struct
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -130,6 +131,100 @@ def assert_pair_is_the_run_users(config_dir):
         st = os.lstat(config_dir / gen / n)
         assert stat.S_ISREG(st.st_mode) and (st.st_uid, st.st_gid) == (uid, gid)
         assert stat.S_IMODE(st.st_mode) == 0o600
+
+
+def root_owned_dir_with_a_file(parent, name):
+    d = parent / name
+    d.mkdir(mode=0o700)
+    (d / "server.key").write_text("root's key\n")
+    os.chmod(d / "server.key", 0o600)
+    return d
+
+
+def assert_root_owned_dir_intact(d):
+    st = os.lstat(d)
+    assert stat.S_ISDIR(st.st_mode) and st.st_uid == 0, (d, st.st_uid)
+    key = d / "server.key"
+    assert os.lstat(key).st_uid == 0 and key.read_text() == "root's key\n"
+
+
+def as_run_user_py(code, *args):
+    """Python CODE in a child that is the run user, started now."""
+    uid, gid = run_user_ids()
+
+    def drop():
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    return subprocess.Popen(["/usr/bin/python3", "-c", code, *map(str, args)], preexec_fn=drop,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_root_directory_renamed_to_a_generation_name_is_never_emptied(pg, config_dir):
+    """The run user renames a root-owned directory of the config directory
+    to a generation's name: root removes old generations, but only its
+    own, so that directory keeps its root-only file."""
+    assert render(config_dir, env_for(pg)).returncode == 0
+    d = root_owned_dir_with_a_file(config_dir, "certs")
+    r = as_run_user_py("import os, sys; os.rename(sys.argv[1], sys.argv[2])",
+                       d, config_dir / ".pgbe-0123456789abcdef")
+    assert r.wait(10) == 0, r.stderr.read()
+    assert render(config_dir, env_for(pg, LISTEN_PORT=str(free_port()))).returncode == 0
+    assert_root_owned_dir_intact(config_dir / ".pgbe-0123456789abcdef")
+
+
+# The run user watches the config directory while root makes a generation:
+# strace holds root for a moment right after the call, the racer swaps
+RACER = """
+import os, sys, time
+cfg, prefix, victim = sys.argv[1], sys.argv[2], sys.argv[3]
+before = set(os.listdir(cfg))
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    new = [n for n in os.listdir(cfg) if n.startswith(prefix) and n not in before]
+    if new:
+        if os.path.isdir(os.path.join(cfg, new[0])) and not os.path.islink(os.path.join(cfg, new[0])):
+            os.rename(os.path.join(cfg, new[0]), os.path.join(cfg, "moved-away"))
+        os.rename(victim, os.path.join(cfg, new[0]))
+        print(new[0])
+        sys.exit(0)
+    time.sleep(0.005)
+sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("step", ["mkdirat", "symlinkat"])
+def test_root_file_swapped_in_during_a_generation_is_never_chowned(pg, config_dir, step):
+    """Right after root makes the new generation directory (mkdirat) or a
+    temp link (symlinkat), the run user renames a root-owned directory or
+    file of the config directory to that name: root must not chown it."""
+    assert render(config_dir, env_for(pg)).returncode == 0
+    if step == "mkdirat":
+        victim, prefix = root_owned_dir_with_a_file(config_dir, "vdir"), ".pgbe-"
+    else:
+        victim, prefix = config_dir / "rootfile", ".pgbe-current."
+        victim.write_text("root's secret\n")
+        os.chmod(victim, 0o600)
+    racer = as_run_user_py(RACER, config_dir, prefix, victim)
+    time.sleep(0.3)  # the racer has listed the directory
+    cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={step}", "-e",
+           f"inject={step}:delay_exit=700000:when=1", str(BIN), "render", "--config-dir",
+           str(config_dir)]
+    r = subprocess.run(cmd, env=process_env(env_for(pg, LISTEN_PORT=str(free_port()))),
+                       capture_output=True, text=True, timeout=60)
+    assert racer.wait(30) == 0, racer.stderr.read()
+    swapped = config_dir / racer.stdout.read().strip()
+    # the render may fail (73) or finish; what root never does is chown it
+    assert r.returncode in (0, 73), r.stderr
+    for p in config_dir.rglob("*"):
+        st = os.lstat(p)
+        if p.name in ("server.key", "vdir") or "root's" in (
+                p.read_text(errors="replace") if stat.S_ISREG(st.st_mode) else ""):
+            assert st.st_uid == 0, (p, st.st_uid, r.stderr)
+    if step == "mkdirat":
+        for d in (swapped, config_dir / "vdir"):
+            if d.exists() and (d / "server.key").exists():
+                assert_root_owned_dir_intact(d)
 
 
 @pytest.mark.parametrize("what", ["symlink", "fifo"])
