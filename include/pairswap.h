@@ -20,10 +20,6 @@
 
 struct file_out;
 
-/* Is PATH one of the links this program makes for the pair?  Checked on
- * the link itself, never followed. */
-bool pair_is_link(const char *path);
-
 enum pair_link {
 	PAIR_NOT_LINK, /* OUT is PATH */
 	PAIR_FILE,     /* OUT is the file in the current generation */

@@ -19,6 +19,7 @@
 #ifndef PGBE_SAFEFILE_H
 #define PGBE_SAFEFILE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -68,6 +69,10 @@ int safefile_stat(const char *path, struct stat *st);
  * (SF_ERACE), never chowned.  Returns 0 and *FD (O_RDONLY|O_DIRECTORY), or
  * an error. */
 int safefile_mkdirat(int dfd, const char *name, mode_t mode, const struct runas *owner, int *fd);
+
+/* The entries of directory DFD, from the start, on a descriptor of their
+ * own (a dup would share DFD's offset), or NULL.  closedir when done. */
+DIR *safefile_scan(int dfd);
 
 /* Open directory PATH (O_RDONLY|O_DIRECTORY).  When CREATE and it is
  * missing, create it (0755) and give it to OWNER (when set), on the

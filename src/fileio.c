@@ -17,19 +17,26 @@
 #include "safefile.h"
 #include "vars.h"
 
+/* What PATH shows: for one of the pair's links, the file of the current
+ * generation (in REAL); NULL when such a link leads nowhere. */
+static const char *shown_path(const char *path, char real[4096])
+{
+	switch (pair_resolve(path, real, 4096)) {
+	case PAIR_NOWHERE:
+		return NULL;
+	case PAIR_FILE:
+		return real;
+	default:
+		return path;
+	}
+}
+
 int file_read(const char *path, struct buf *out)
 {
 	char real[4096];
 
-	/* one of the pair's links: the file of the current generation */
-	switch (pair_resolve(path, real, sizeof(real))) {
-	case PAIR_NOWHERE:
-		return ENOENT;
-	case PAIR_FILE:
-		return safefile_read(real, out);
-	default:
-		return safefile_read(path, out);
-	}
+	path = shown_path(path, real);
+	return path ? safefile_read(path, out) : ENOENT;
 }
 
 char *read_text(const char *path, size_t *len)
@@ -63,15 +70,8 @@ enum file_state file_state(const char *path)
 	ssize_t n;
 	int fd, rc;
 
-	switch (pair_resolve(path, real, sizeof(real))) {
-	case PAIR_NOWHERE:
+	if (!(path = shown_path(path, real)))
 		return FILE_ABSENT;
-	case PAIR_FILE:
-		path = real;
-		break;
-	default:
-		break;
-	}
 	rc = safefile_stat(path, &st);
 	if (rc)
 		return rc == ENOENT ? FILE_ABSENT : rc == SF_ELINK ? FILE_USERS : FILE_ERROR;

@@ -85,19 +85,6 @@ static bool current_gen(int dfd, char gen[NAME_MAX + 1])
 	return is_gen_name(gen);
 }
 
-bool pair_is_link(const char *path)
-{
-	const char *base;
-	bool ours;
-	int dfd;
-
-	if (open_dir_of(path, &dfd, &base))
-		return false;
-	ours = our_link(dfd, base);
-	close(dfd);
-	return ours;
-}
-
 enum pair_link pair_resolve(const char *path, char *out, size_t size)
 {
 	enum pair_link r = PAIR_NOT_LINK;
@@ -260,16 +247,11 @@ static int links_in_place(int dfd, const struct file_out *f, const char *const n
 /* Every generation but KEEP (NULL: all), and temp links a killed run left. */
 static void remove_old(int dfd, const char *keep, const struct runas *owner)
 {
-	int copy = dup(dfd);
-	DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
+	DIR *d = safefile_scan(dfd);
 	struct dirent *e;
 
-	if (!d) {
-		if (copy >= 0)
-			close(copy);
+	if (!d)
 		return;
-	}
-	rewinddir(d); /* a dup shares the offset: an earlier scan left it at the end */
 	while ((e = readdir(d))) {
 		if (is_gen_name(e->d_name) && (!keep || strcmp(e->d_name, keep) != 0))
 			remove_gen(dfd, e->d_name, owner);
@@ -309,15 +291,10 @@ static bool pair_in_use(int dfd)
 {
 	static const char prefix[] = PAIR_CURRENT "/";
 	char target[sizeof(prefix)];
-	int copy = dup(dfd);
-	DIR *d = copy >= 0 ? fdopendir(copy) : NULL;
+	DIR *d = safefile_scan(dfd);
 	struct dirent *e;
 	bool used = !d; /* when in doubt, keep */
 
-	if (!d && copy >= 0)
-		close(copy);
-	if (d)
-		rewinddir(d); /* a dup shares the offset with DFD */
 	while (d && !used && (e = readdir(d))) {
 		ssize_t n = readlinkat(dfd, e->d_name, target, sizeof(target));
 		used = n >= (ssize_t)sizeof(prefix) - 1 &&

@@ -285,15 +285,22 @@ int safefile_read(const char *path, struct buf *out)
 	return rc;
 }
 
+DIR *safefile_scan(int dfd)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!d && fd >= 0)
+		close(fd);
+	return d;
+}
+
 static bool dir_is_empty(int fd)
 {
-	int dup_fd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	DIR *d = safefile_scan(fd);
 	struct dirent *e;
 	bool empty = d != NULL;
 
-	if (!d && dup_fd >= 0)
-		close(dup_fd);
 	while (d && (e = readdir(d)))
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			empty = false;
