@@ -40,9 +40,12 @@ LDSTATIC := -static -Wl,--gc-sections
 SECTIONS := -ffunction-sections -fdata-sections
 HARDEN := -fstack-protector-strong
 # musl has no run-time version call: --version reports the musl-dev package
-# the binary was linked against
-MUSL_VERSION := $(shell dpkg-query -W -f='$${Version}' musl-dev:$(ARCH) 2>/dev/null)
+# the binary is linked against.  Deferred (=, not :=): read by the recipes,
+# which run after the install step ($(DEPS)/.libpq.done), never when make
+# starts on a machine that has no musl-dev yet.
+MUSL_VERSION = $(shell dpkg-query -W -f='$${Version}' musl-dev:$(ARCH) 2>/dev/null)
 else
+MUSL_VERSION :=
 CC := gcc
 DEPS := build/deps-host
 OUT := build/host
@@ -54,7 +57,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes
 CFLAGS ?= -O2
-CPPFLAGS := -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers \
+CPPFLAGS = -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers \
 	-DPGBE_MUSL_VERSION='"$(MUSL_VERSION)"'
 # no build directory in the binary: the same commit gives the same bytes
 ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN) $(SECTIONS) -ffile-prefix-map=$(CURDIR)/= $(CFLAGS)
@@ -66,7 +69,7 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: all deps test unit demo san bench fuzz fuzz-build image push arm64 tools dockerfile \
+.PHONY: FORCE all deps test unit demo san bench fuzz fuzz-build image push arm64 tools dockerfile \
 	readme-settings format clean distclean
 all: $(BIN)
 
@@ -107,19 +110,32 @@ $(DEPS)/.libpq.done:
 	$(if $(filter arm64,$(ARCH)),scripts/install-arm64-packages.sh)
 	scripts/build-deps.sh $(DEPS) $(notdir $(CC))
 
-$(OUT)/obj/%.o: src/%.c $(HDR) | $(DEPS)/.libpq.done
+# Every input of the compile and link that is not a source file (compiler,
+# flags, the musl version, the OpenSSL and libpq built) is written to one stamp, replaced only when it changes:
+# what depends on it is rebuilt then, and never a binary made with other
+# inputs kept.  Written after the dependencies (and so the packages) are in.
+FLAGS := $(OUT)/.build-flags
+$(FLAGS): FORCE | $(DEPS)/.libpq.done
+	@mkdir -p $(dir $@)
+	@[ "$(FLAVOUR)" != musl ] || [ -n "$(MUSL_VERSION)" ] || { \
+		echo "musl-dev:$(ARCH) is not installed: scripts/install-build-packages.sh" >&2; exit 1; }
+	@{ printf '%s\n' '$(CC) $(CPPFLAGS) $(ALL_CFLAGS)' '$(LDSTATIC) $(LIBS)'; \
+	  awk '$$1 == "openssl" || $$1 == "libpq"' $(DEPS)/components; } >$@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; echo "build inputs: $$(cat $@)"; fi
+
+$(OUT)/obj/%.o: src/%.c $(HDR) $(FLAGS) | $(DEPS)/.libpq.done
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-$(BIN): $(OBJ) $(OUT)/obj/main.o
-	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBS)
+$(BIN): $(OBJ) $(OUT)/obj/main.o $(FLAGS)
+	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $(filter %.o,$^) $(LIBS)
 ifeq ($(FLAVOUR),musl)
 	$(STRIP) $@
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
 endif
 
-$(UNIT): tests/unit.c $(OBJ)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $^ $(LIBS)
+$(UNIT): tests/unit.c $(OBJ) $(FLAGS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
 
 unit: $(UNIT)
 	$(UNIT) tests/data

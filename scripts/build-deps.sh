@@ -88,7 +88,7 @@ apt_setup() {
 			/etc/apt/sources.list >"$aptdir/sources.list"
 	fi
 	log "reading the source package lists"
-	apt-get "${apt_opts[@]}" update -qq
+	"$top/scripts/with-apt-lock.sh" apt-get "${apt_opts[@]}" update -qq
 	touch "$aptdir/.updated"
 }
 
@@ -117,7 +117,7 @@ fetch() {
 			return 0
 		fi
 		log "downloading $pkg $v"
-		if (cd "$dl" && apt-get "${apt_opts[@]}" source --download-only -qq "$pkg=$v" >/dev/null 2>&1); then
+		if (cd "$dl" && "$top/scripts/with-apt-lock.sh" apt-get "${apt_opts[@]}" source --download-only -qq "$pkg=$v" >/dev/null 2>&1); then
 			f=$(ls "$dl/${pkg}_${upver}".orig.tar.* | grep -v '\.asc$' | head -1)
 			pin "$pkg" "$v"
 			echo "$f"

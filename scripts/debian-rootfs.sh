@@ -13,10 +13,7 @@ docker image inspect "$tag" >/dev/null 2>&1 && exit 0
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
 [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list)
-command -v debootstrap >/dev/null || {
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-}
+command -v debootstrap >/dev/null || "$top/scripts/ensure-packages.sh" debootstrap
 root="$top/build/rootfs-$codename"
 if [ ! -f "$root/.done" ]; then
 	rm -rf "$root"

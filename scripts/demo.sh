@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make demo: a throwaway PostgreSQL 15 (scram-sha-256) on a free loopback
 # port, and pgbouncer configured by build/pgbouncer-entrypoint in front of it.
-# Prints the psql line to connect; Ctrl-C stops both and removes everything.
+# Logs in through the pool once and prints the psql line to connect; Ctrl-C
+# stops both and removes everything.  Without a terminal (CI) it stops after
+# that first login, with its status.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/build/pgbouncer-entrypoint
@@ -43,10 +45,33 @@ PGPASSWORD=$password psql -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgre
 export DB_HOST=127.0.0.1 DB_PORT=$pgport DB_NAME=app DB_USER=app DB_PASSWORD=$password
 export LISTEN_ADDR=127.0.0.1 LISTEN_PORT=$port PGBOUNCER_UNIX_SOCKET_DIR=$demo
 url=$("$bin" client-url --host 127.0.0.1 2>/dev/null || true)
+"$bin" run --config-dir "$demo/cfg" --user postgres &
+pool=$!
+# one query through the pool as soon as it serves: what a user would try first
+for _ in $(seq 150); do
+	kill -0 "$pool" 2>/dev/null || { wait "$pool"; echo "demo: pgbouncer-entrypoint exited with $?" >&2; exit 1; }
+	if out=$(PGPASSWORD=$password psql -X -At -h 127.0.0.1 -p "$port" -U app app \
+		-c "SELECT 'through the pool: ' || current_user || ' on ' || version()" 2>/dev/null); then
+		break
+	fi
+	out=
+	sleep 0.2
+done
+[ -n "$out" ] || { echo "demo: no login through the pool within 30 s" >&2; exit 1; }
 echo
-echo "PostgreSQL on 127.0.0.1:$pgport, pgbouncer on 127.0.0.1:$port. Connect with:"
+echo "$out"
+echo "PostgreSQL on 127.0.0.1:$pgport, $("$bin" --version | head -1) with $(pgbouncer --version | head -1) on 127.0.0.1:$port. Connect with:"
 echo "  PGPASSWORD='$password' psql -h 127.0.0.1 -p $port -U app app"
 [ -n "$url" ] && echo "  psql '$url'"
+if [ ! -t 0 ]; then
+	# no terminal to press Ctrl-C in (CI, a pipe): the check above is the demo
+	echo "Not a terminal: stopping both and removing $demo."
+	kill -TERM "$pool"
+	wait "$pool" || { echo "demo: pgbouncer exited with $? on SIGTERM" >&2; exit 1; }
+	exit 0
+fi
 echo "Ctrl-C stops both and removes $demo."
 echo
-"$bin" run --config-dir "$demo/cfg" --user postgres
+trap 'kill -TERM "$pool" 2>/dev/null' INT TERM
+wait "$pool" || true
+wait "$pool" 2>/dev/null || true

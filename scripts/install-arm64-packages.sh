@@ -4,8 +4,8 @@
 set -euo pipefail
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 	[ "$(id -u)" = 0 ] || { echo "install-arm64-packages: run as root: dpkg --add-architecture arm64" >&2; exit 1; }
-	dpkg --add-architecture arm64
-	apt-get update -qq
+	"$(dirname "$0")/with-apt-lock.sh" dpkg --add-architecture arm64
+	"$(dirname "$0")/with-apt-lock.sh" apt-get update -qq
 fi
 exec "$(dirname "$0")/ensure-packages.sh" gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu \
 	musl-dev:arm64 linux-libc-dev:arm64 qemu-user-static
