@@ -17,6 +17,7 @@ command -v debootstrap >/dev/null || "$top/scripts/ensure-packages.sh" debootstr
 root="$top/build/rootfs-$codename"
 if [ ! -f "$root/.done" ]; then
 	rm -rf "$root"
+	mkdir -p "$top/build"
 	debootstrap --variant=minbase "$codename" "$root" "$mirror" >"$top/build/debootstrap.log" 2>&1
 	touch "$root/.done"
 fi
