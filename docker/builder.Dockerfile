@@ -12,7 +12,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, in their own layer: rebuilt only when the script changes.
-COPY scripts/build-deps.sh /src/scripts/
+COPY scripts/build-deps.sh scripts/with-apt-lock.sh /src/scripts/
 RUN scripts/build-deps.sh build/deps-musl-amd64 musl-gcc pgbouncer
 COPY . /src
 RUN make build/pgbouncer-entrypoint build/pgbouncer && scripts/stage-rootfs.sh /out

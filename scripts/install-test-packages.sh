@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Debian packages the tests and the demo run: PostgreSQL 15 server and client,
-# pgbouncer, pytest, pgbench (in postgresql-15), promtool (in prometheus);
-# docker-compose for the Docker tier when there is an engine.
+# Debian packages the tests run: the demo's (PostgreSQL 15, pgbouncer), pytest,
+# pgbench (in postgresql-15), promtool (in prometheus); docker-compose for the
+# Docker tier when there is an engine.
 set -euo pipefail
-pkgs=(postgresql-15 postgresql-client-15 pgbouncer python3-pytest python3-yaml openssl file
+"$(dirname "$0")/install-demo-packages.sh"
+pkgs=(python3-pytest python3-yaml openssl file
 	util-linux mount valgrind clang-format prometheus strace)
 # the registry tier pushes to and pulls from Debian's Distribution registry
 command -v docker >/dev/null && pkgs+=(docker-compose docker-registry)
 "$(dirname "$0")/ensure-packages.sh" "${pkgs[@]}"
-# Debian's packages start a cluster, a pgbouncer, a Prometheus and a registry
-# service; the tests start their own pgbouncer, PostgreSQL and registry and
-# only use promtool.
+# Debian's packages start a Prometheus and a registry service; the tests
+# start their own registry and only use promtool.
 if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-	systemctl stop pgbouncer postgresql prometheus prometheus-node-exporter docker-registry \
+	systemctl stop prometheus prometheus-node-exporter docker-registry \
 		>/dev/null 2>&1 || true
 fi
