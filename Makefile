@@ -21,6 +21,10 @@
 
 VERSION := $(shell sed -n 's/.*PGBE_VERSION "\(.*\)"/\1/p' include/version.h)
 
+# The dependencies' pins and recipe are inputs: a change runs the dependency
+# build again, which rebuilds what changed and nothing else.
+DEPS_INPUTS := scripts/build-deps.sh scripts/deps.pins scripts/deps.skip
+
 FLAVOUR ?= musl
 ARCH ?= amd64
 STRIP := strip
@@ -57,8 +61,12 @@ endif
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes
 CFLAGS ?= -O2
+# how OpenSSL and libpq were built (Debian revision, patches), for --version;
+# deferred like MUSL_VERSION: read after the dependency build wrote it
+DEP_BUILD = $(shell scripts/deps-about.sh $(DEPS) $(1))
 CPPFLAGS = -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers \
-	-DPGBE_MUSL_VERSION='"$(MUSL_VERSION)"'
+	-DPGBE_MUSL_VERSION='"$(MUSL_VERSION)"' \
+	-DPGBE_OPENSSL_BUILD='"$(call DEP_BUILD,openssl)"' -DPGBE_LIBPQ_BUILD='"$(call DEP_BUILD,libpq)"'
 # no build directory in the binary: the same commit gives the same bytes
 ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN) $(SECTIONS) -ffile-prefix-map=$(CURDIR)/= $(CFLAGS)
 LIBS := -L$(DEPS)/lib -lpq -lpgcommon -lpgport -lssl -lcrypto
@@ -76,7 +84,7 @@ all: $(BIN)
 # A static pgbouncer (newest that Debian's stable source packages offer),
 # linked against the same static OpenSSL, for the pgbouncer image.
 PGBOUNCER_BIN := $(OUT)/pgbouncer
-$(PGBOUNCER_BIN): scripts/build-deps.sh | $(DEPS)/.libpq.done
+$(PGBOUNCER_BIN): $(DEPS_INPUTS) | $(DEPS)/.libpq.done
 	scripts/build-deps.sh $(DEPS) $(notdir $(CC)) pgbouncer
 	cp $(DEPS)/bin/pgbouncer $@
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
@@ -105,13 +113,14 @@ push: image tools
 	scripts/push-images.sh "$(REGISTRY)" "$(VERSION)" $(TAG)
 
 deps: $(DEPS)/.libpq.done
-$(DEPS)/.libpq.done:
+$(DEPS)/.libpq.done: $(DEPS_INPUTS)
 	scripts/install-build-packages.sh
 	$(if $(filter arm64,$(ARCH)),scripts/install-arm64-packages.sh)
 	scripts/build-deps.sh $(DEPS) $(notdir $(CC))
+	@touch $@
 
 # Every input of the compile and link that is not a source file (compiler,
-# flags, the musl version, the OpenSSL and libpq built) is written to one stamp, replaced only when it changes:
+# flags, the musl version, the OpenSSL and libpq built and how) is written to one stamp, replaced only when it changes:
 # what depends on it is rebuilt then, and never a binary made with other
 # inputs kept.  Written after the dependencies (and so the packages) are in.
 FLAGS := $(OUT)/.build-flags
@@ -120,7 +129,7 @@ $(FLAGS): FORCE | $(DEPS)/.libpq.done
 	@[ "$(FLAVOUR)" != musl ] || [ -n "$(MUSL_VERSION)" ] || { \
 		echo "musl-dev:$(ARCH) is not installed: scripts/install-build-packages.sh" >&2; exit 1; }
 	@{ printf '%s\n' '$(CC) $(CPPFLAGS) $(ALL_CFLAGS)' '$(LDSTATIC) $(LIBS)'; \
-	  awk '$$1 == "openssl" || $$1 == "libpq"' $(DEPS)/components; } >$@.new
+	  cat $(DEPS)/.openssl.done $(DEPS)/.libpq.done; } >$@.new
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; echo "build inputs: $$(cat $@)"; fi
 
 $(OUT)/obj/%.o: src/%.c $(HDR) $(FLAGS) | $(DEPS)/.libpq.done
@@ -128,10 +137,13 @@ $(OUT)/obj/%.o: src/%.c $(HDR) $(FLAGS) | $(DEPS)/.libpq.done
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BIN): $(OBJ) $(OUT)/obj/main.o $(FLAGS)
-	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $(filter %.o,$^) $(LIBS)
 ifeq ($(FLAVOUR),musl)
-	$(STRIP) $@
+	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@.unstripped $(filter %.o,$^) $(LIBS)
+	@# the unstripped copy tells the SBOM which C library functions are linked
+	$(STRIP) -o $@ $@.unstripped
 	@file $@ | grep -q 'statically linked' || { echo "$@ is not static"; exit 1; }
+else
+	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $(filter %.o,$^) $(LIBS)
 endif
 
 $(UNIT): tests/unit.c $(OBJ) $(FLAGS)
@@ -152,7 +164,7 @@ demo: $(BIN)
 # (build/deps-host, shared with `make san`) is the comparison for the image's
 # static musl one.  BENCH_SECONDS and BENCH_REPS scale it (about 10 minutes).
 GLIBC_PGBOUNCER := build/deps-host/bin/pgbouncer
-$(GLIBC_PGBOUNCER): scripts/build-deps.sh
+$(GLIBC_PGBOUNCER): $(DEPS_INPUTS)
 	scripts/install-build-packages.sh
 	scripts/build-deps.sh build/deps-host gcc pgbouncer
 	@touch $@
@@ -209,9 +221,10 @@ fuzz-build: $(FUZZ_BINS)
 .PRECIOUS: $(FUZZ_OUT)/obj/%.o
 
 ifneq ($(DEPS),$(FUZZ_DEPS))
-$(FUZZ_DEPS)/.libpq.done:
+$(FUZZ_DEPS)/.libpq.done: $(DEPS_INPUTS)
 	scripts/install-build-packages.sh
 	scripts/build-deps.sh $(FUZZ_DEPS) gcc
+	@touch $@
 endif
 
 # src/ gets coverage instrumentation only; the harness links libFuzzer's main.

@@ -3,17 +3,19 @@
 #
 #   scripts/build-deps.sh PREFIX CC [pgbouncer]
 #
-# Always: OpenSSL and libpq (+ libpgcommon, libpgport) of this Debian release.
-# With "pgbouncer": also libevent and pgbouncer, the newest versions that the
-# current stable release offers, linked into PREFIX/bin/pgbouncer.
-# PREFIX is e.g. build/deps-musl; CC is musl-gcc for what ships, gcc for the
-# sanitizer host build, scripts/aarch64-musl-gcc for the arm64 cross build
-# (build/deps-musl-arm64).  A stamp file per library makes a second run a no-op.
+# Always: OpenSSL and libpq (+ libpgcommon, libpgport).  With "pgbouncer":
+# also libevent, mimalloc (musl only) and pgbouncer, linked into
+# PREFIX/bin/pgbouncer.  PREFIX is e.g. build/deps-musl-amd64; CC is musl-gcc
+# for what ships, gcc for the sanitizer host build, scripts/aarch64-musl-gcc
+# for the arm64 cross build (build/deps-musl-arm64).  A stamp per library
+# makes a second run a no-op while its pin and its recipe are unchanged.
 #
-# Every prefix builds from the same source packages: the version first chosen
-# for a package is pinned in build/src/pins, so an architecture built later
-# does not pick up a newer upload.  PREFIX/components records what was built
-# (name, Debian source package, version, tarball, sha256, license) for the SBOM.
+# Each component is the Debian source package that scripts/deps.pins names,
+# exactly: its files checked by apt against the signed Sources index, unpacked
+# by dpkg-source, Debian's patch series applied (but for scripts/deps.skip's),
+# the upstream signature checked where Debian ships the upstream key.  Every
+# prefix builds from the same pins.  PREFIX/components and PREFIX/components.d
+# record what was built, with which patches, for --version and the SBOM.
 set -euo pipefail
 
 prefix=$(realpath -m "$1")
@@ -92,78 +94,165 @@ apt_setup() {
 	touch "$aptdir/.updated"
 }
 
-# candidates PACKAGE SUITE-REGEX: versions the lists offer, newest first
-candidates() {
-	apt-cache "${apt_opts[@]}" madison "$1" 2>/dev/null |
-		awk -F'|' -v re="$2" '$3 ~ /Sources/ && $3 ~ re { gsub(/ /, "", $2); print $2 }' |
-		sort -u -r -V
+# pin NAME -> "PACKAGE VERSION LICENSE" from scripts/deps.pins
+pin_of() {
+	awk -v n="$1" '$1 == n { print $2, $3, $4; f = 1 } END { exit !f }' "$top/scripts/deps.pins" ||
+		{ log "$1 has no line in scripts/deps.pins"; exit 1; }
 }
 
-# fetch PACKAGE SUITE-REGEX -> path of the upstream tarball of the newest
-# version that downloads.  The mirror serves some versions' files and not
-# others, so each candidate is tried in turn.
+# older PACKAGE VERSION: the versions the Sources indexes list below VERSION,
+# newest first
+older() {
+	apt-cache "${apt_opts[@]}" madison "$1" 2>/dev/null |
+		awk -F'|' '$3 ~ /Sources/ { gsub(/ /, "", $2); print $2 }' | sort -u -r -V |
+		while read -r v; do
+			dpkg --compare-versions "$v" lt "$2" && echo "$v"
+		done
+}
+
+# download PACKAGE VERSION: the source package's files into $dl.  apt checks
+# each file (already there or not) against the checksums of the Sources
+# index, whose InRelease signature it checked: nothing unverified is used.
+download() {
+	(cd "$dl" && "$top/scripts/with-apt-lock.sh" apt-get "${apt_opts[@]}" source \
+		--download-only -qq "$1=$2" >/dev/null 2>&1)
+}
+
+# fetch NAME -> "VERSION FALLBACK" of NAME's pinned source package, now in
+# $dl.  No silent fallback: a pin that does not download stops the build,
+# unless ALLOW_OLDER_DEPS=1, which takes the newest older version that does,
+# loudly.
 fetch() {
-	local pkg=$1 v upver f
+	local pkg v lic
+	read -r pkg v lic < <(pin_of "$1")
 	mkdir -p "$dl"
-	for v in $(pinned "$pkg") $(candidates "$pkg" "$2"); do
-		upver=${v#*:}
-		upver=${upver%-*}
-		# A version counts only when its .dsc and upstream tarball are both
-		# here: a failed download can leave one without the other.
-		f=$(ls "$dl/${pkg}_${upver}".orig.tar.* 2>/dev/null | grep -v '\.asc$' | head -1 || true)
-		if [ -n "$f" ] && [ -f "$dl/${pkg}_${v#*:}.dsc" ]; then
-			pin "$pkg" "$v"
-			echo "$f"
+	if download "$pkg" "$v"; then
+		echo "$v -"
+		return 0
+	fi
+	if [ "${ALLOW_OLDER_DEPS:-0}" != 1 ]; then
+		log "ERROR: $pkg $v (scripts/deps.pins) did not download; nothing older is built"
+		log "       unless ALLOW_OLDER_DEPS=1 (then with a warning in --version and the SBOM);"
+		log "       \`make deps-check\` shows what the mirror has"
+		exit 1
+	fi
+	for o in $(older "$pkg" "$v"); do
+		if download "$pkg" "$o"; then
+			log "WARNING: ALLOW_OLDER_DEPS=1: building $pkg $o, OLDER than the pin $v, which did not download"
+			echo "$o $v"
 			return 0
 		fi
-		log "downloading $pkg $v"
-		if (cd "$dl" && "$top/scripts/with-apt-lock.sh" apt-get "${apt_opts[@]}" source --download-only -qq "$pkg=$v" >/dev/null 2>&1); then
-			f=$(ls "$dl/${pkg}_${upver}".orig.tar.* | grep -v '\.asc$' | head -1)
-			pin "$pkg" "$v"
-			echo "$f"
-			return 0
-		fi
-		log "$pkg $v did not download, trying an older version"
 	done
-	log "no version of $pkg could be downloaded"
+	log "ERROR: neither $pkg $v nor any older version downloads"
 	exit 1
 }
 
-pinned() { [ -f "$pins" ] && awk -v p="$1" '$1 == p { print $2 }' "$pins" || true; }
-# pin PACKAGE VERSION: the version used; it changes only when the pinned
-# one can no longer be had
-pin() {
-	[ "$(pinned "$1")" = "$2" ] && return 0
-	{ [ -f "$pins" ] && awk -v p="$1" '$1 != p' "$pins"; echo "$1 $2"; } >"$pins.new"
-	mv "$pins.new" "$pins"
+# dsc_files DSC: the files a .dsc lists, with their sha256
+dsc_files() {
+	awk '/^Checksums-Sha256:/ { f = 1; next } /^[^ ]/ { f = 0 } f && NF == 3 { print $3, $1 }' "$1"
 }
 
-# record NAME PACKAGE SUITE-REGEX LICENSE: the component's line in
-# PREFIX/components.  A prefix built before records existed gets the version
-# its unpacked tree shows (fetch finds it on disk and pins it).
+# unpack NAME PACKAGE VERSION DIR: the source package unpacked by dpkg-source
+# (which checks the .dsc's checksums of every file), then Debian's patch
+# series applied in order, but for scripts/deps.skip's.  Writes DIR/.pgbe-patches:
+# "applied PATCH" / "skipped PATCH REASON" lines, and checks the upstream
+# tarball's signature when Debian ships the upstream key.
+unpack() {
+	local name=$1 pkg=$2 v=$3 dir=$4 up=${3#*:} dsc series p opt why asc key
+	up=${up%-*}
+	dsc="$dl/${pkg}_${v#*:}.dsc"
+	rm -rf "$dir"
+	mkdir -p "$(dirname "$dir")"
+	dpkg-source --skip-patches -x "$dsc" "$dir" >"$dir.unpack.log" 2>&1 ||
+		{ log "dpkg-source could not unpack $dsc (see $dir.unpack.log)"; exit 1; }
+	: >"$dir/.pgbe-patches"
+	series="$dir/debian/patches/series"
+	if [ -f "$series" ]; then
+		while read -r p opt; do
+			case $p in '' | '#'*) continue ;; esac
+			why=$(awk -v k="$pkg" -v p="$p" '$1 == k && $2 == p { $1 = $2 = ""; sub(/^ +/, ""); print }' \
+				"$top/scripts/deps.skip")
+			if [ -n "$why" ]; then
+				echo "skipped $p $why" >>"$dir/.pgbe-patches"
+				continue
+			fi
+			patch -d "$dir" -s -f -N --no-backup-if-mismatch "${opt:--p1}" \
+				<"$dir/debian/patches/$p" || { log "$pkg: patch $p does not apply"; exit 1; }
+			echo "applied $p" >>"$dir/.pgbe-patches"
+		done <"$series"
+	fi
+	log "$pkg $v: $(grep -c '^applied' "$dir/.pgbe-patches") Debian patches applied, $(grep -c '^skipped' "$dir/.pgbe-patches") skipped (scripts/deps.skip)"
+	# the upstream's own signature, with the upstream key Debian ships
+	key="$dir/debian/upstream/signing-key.asc"
+	asc=$(ls "$dl/${pkg}_${up}".orig.tar.*.asc 2>/dev/null | head -1 || true)
+	if [ -f "$key" ] && [ -n "$asc" ]; then
+		gpg --dearmor <"$key" >"$dir.keyring"
+		gpgv --keyring "$dir.keyring" "$asc" "${asc%.asc}" >"$dir.gpgv.log" 2>&1 ||
+			{ log "$pkg: the upstream signature of $(basename "${asc%.asc}") does not verify"; exit 1; }
+		echo "signature $(basename "$asc") good $(awk '/using .* key/ { print $NF; exit }' "$dir.gpgv.log")" >>"$dir/.pgbe-patches"
+	else
+		echo "signature none" >>"$dir/.pgbe-patches"
+	fi
+}
+
+# record NAME VERSION FALLBACK: NAME's line in PREFIX/components (name,
+# package, version, .dsc, its sha256, license: read by the Makefile and the
+# SBOM) and PREFIX/components.d/NAME (every file with its sha256, the
+# patches applied and skipped, the signature, a fallback), from what was built.
 record() {
-	local name=$1 pkg=$2 f v
-	f=$(fetch "$pkg" "$3") || exit 1
-	v=$(pinned "$pkg")
+	local name=$1 v=$2 fallback=$3 pkg pv lic dsc
+	read -r pkg pv lic < <(pin_of "$name")
+	dsc="${pkg}_${v#*:}.dsc"
+	mkdir -p "$prefix/components.d"
+	{
+		echo "name $name"
+		echo "package $pkg"
+		echo "version $v"
+		echo "license $lic"
+		[ "$fallback" = - ] || echo "fallback $fallback"
+		echo "file $dsc $(sha256sum <"$dl/$dsc" | cut -d' ' -f1)"
+		dsc_files "$dl/$dsc" | sed 's/^/file /'
+		cat "$work/$name/.pgbe-patches"
+	} >"$prefix/components.d/$name"
 	touch "$prefix/components"
 	awk -v n="$name" '$1 != n' "$prefix/components" >"$prefix/components.new"
-	printf '%s %s %s %s %s %s\n' "$name" "$pkg" "$v" "$(basename "$f")" \
-		"$(sha256sum <"$f" | cut -d' ' -f1)" "$4" >>"$prefix/components.new"
+	printf '%s %s %s %s %s %s\n' "$name" "$pkg" "$v" "$dsc" \
+		"$(sha256sum <"$dl/$dsc" | cut -d' ' -f1)" "$lic" >>"$prefix/components.new"
 	mv "$prefix/components.new" "$prefix/components"
 }
 
-# begin NAME PACKAGE SUITE-REGEX: false when NAME is built already; else
-# fetches and unpacks the newest PACKAGE into $work/NAME and sets $kh.
+# begin NAME [STAMP]: false when NAME is built already from the version that
+# is pinned now; else fetches and unpacks it into $work/NAME and sets $kh.
+# The stamp holds the version built and the recipe: a new pin or a changed
+# recipe rebuilds.
 begin() {
-	local name=$1 pkg=$2 suites=$3 src
-	[ -f "$prefix/.$name.done" ] && return 1
-	# called as `begin ... || return 0`, where set -e does not apply: exit
-	# explicitly on every failure
-	src=$(fetch "$pkg" "$suites") || exit 1
+	local name=$1 stamp="$prefix/.${2:-$1}.done" got
+	got=$(fetch "$name") || exit 1
+	read -r ver fallback <<<"$got"
+	recipe=$(recipe_of "$name")
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ver $fallback $recipe" ] && [ -d "$work/$name" ]; then
+		record "$name" "$ver" "$fallback"
+		return 1
+	fi
 	kh=$(kernel_headers) || exit 1
-	log "building $name from $(basename "$src")"
-	rm -rf "$work/$name" && mkdir -p "$work/$name" || exit 1
-	tar -xf "$src" -C "$work/$name" --strip-components=1 || exit 1
+	log "building $name from $(pin_of "$name" | cut -d' ' -f1) $ver"
+	unpack "$name" "$(pin_of "$name" | cut -d' ' -f1)" "$ver" "$work/$name" || exit 1
+}
+
+# recipe_of NAME: a digest of how NAME is built (its build function, the
+# unpacking, its lines of scripts/deps.skip): a change rebuilds it
+recipe_of() {
+	{
+		declare -f "build_$1" unpack
+		declare -p openssl_unused sections
+		awk -v k="$(pin_of "$1" | cut -d' ' -f1)" '$1 == k' "$top/scripts/deps.skip"
+	} | sha256sum | cut -c1-16
+}
+
+# built NAME [STAMP]: NAME is built; the stamp says from what, and how
+built() {
+	echo "$ver $fallback $recipe" >"$prefix/.${2:-$1}.done"
+	record "$1" "$ver" "$fallback"
 }
 
 # musl has no kernel headers of its own; give it links to the system's.
@@ -183,13 +272,19 @@ kernel_headers() {
 sections="-ffunction-sections -fdata-sections"
 openssl_unused=(no-idea no-mdc2 no-rc2 no-rc4 no-rc5 no-md4 no-bf no-cast no-camellia
 	no-aria no-seed no-sm2 no-sm3 no-sm4 no-whirlpool no-gost no-ec2m no-srp no-dtls
-	no-srtp no-sctp no-ct no-ts no-nextprotoneg no-rfc3779 no-filenames)
+	no-srtp no-sctp no-ct no-ts no-nextprotoneg no-rfc3779 no-filenames
+	no-quic no-cmp no-cms no-ml-dsa no-slh-dsa no-argon2 no-scrypt no-siv no-ocb
+	no-sm2-precomp no-ssl-trace no-unstable-qlog no-ktls no-psk no-thread-pool
+	no-default-thread-pool no-integrity-only-ciphers no-tls-deprecated-ec
+	no-tls1 no-tls1_1 no-docs no-apps)
+# kept on purpose: ocsp and http (pgbouncer's TLS code calls the OCSP
+# callbacks) and ml-kem (3.5's default key share, X25519MLKEM768)
 
 # Nothing of this machine's paths ends up in the binaries: the libraries are
 # configured for /usr/local (never used: static, no modules) and copied here
 # by hand, and the kernel headers are named relative to the source tree.
 build_openssl() {
-	begin openssl openssl "$codename" || return 0
+	begin openssl || return 0
 	(
 		cd "$work/openssl"
 		CC="$cc" ./Configure "linux-${host%%-*}" --prefix=/usr/local --libdir=lib \
@@ -203,11 +298,11 @@ build_openssl() {
 		rm -rf "$prefix/include/openssl"
 		cp -r include/openssl "$prefix/include/"
 	)
-	touch "$prefix/.openssl.done"
+	built openssl
 }
 
 build_libpq() {
-	begin libpq postgresql-15 "$codename" || return 0
+	begin libpq || return 0
 	(
 		cd "$work/libpq"
 		# sysconfdir: where libpq looks for pg_service.conf (Debian's place)
@@ -228,11 +323,11 @@ build_libpq() {
 		cp src/interfaces/libpq/libpq-fe.h src/include/postgres_ext.h \
 			src/include/pg_config_ext.h "$prefix/include/"
 	)
-	touch "$prefix/.libpq.done"
+	built libpq
 }
 
 build_libevent() {
-	begin libevent libevent "." || return 0
+	begin libevent || return 0
 	(
 		cd "$work/libevent"
 		CC="$cc" ./configure "${cross[@]}" --prefix="$prefix" --disable-shared --enable-static \
@@ -241,7 +336,7 @@ build_libevent() {
 		make -j"$jobs" >/dev/null 2>&1
 		make install >/dev/null 2>&1
 	)
-	touch "$prefix/.libevent.done"
+	built libevent
 }
 
 # musl's malloc (mallocng) hands freed large blocks straight back to the
@@ -259,23 +354,23 @@ build_mimalloc() {
 		return 0
 	fi
 	malloc_obj="$prefix/lib/mimalloc.o"
-	begin mimalloc mimalloc "$codename" || return 0
+	begin mimalloc || return 0
 	(
 		cd "$work/mimalloc"
 		mkdir -p "$prefix/lib"
 		"$cc" -O2 -DNDEBUG -DMI_MALLOC_OVERRIDE -Iinclude -isystem "$kh" $nopath $sections \
 			-c src/static.c -o "$malloc_obj"
 	)
-	touch "$prefix/.mimalloc.done"
+	built mimalloc
 }
 
 # Without c-ares pgbouncer resolves with libevent's evdns, which reads
 # /etc/resolv.conf itself: what a scratch container has (Docker mounts it).
 # The stamp names the allocator, so a cache built before mimalloc relinks.
 build_pgbouncer() {
-	begin "pgbouncer${malloc_obj:++mimalloc}" pgbouncer "." || return 0
+	begin pgbouncer "pgbouncer${malloc_obj:++mimalloc}" || return 0
 	(
-		cd "$work/pgbouncer${malloc_obj:++mimalloc}"
+		cd "$work/pgbouncer"
 		./configure "${cross[@]}" CC="$cc" CFLAGS="-O2 -isystem $kh $nopath $sections" \
 			LDFLAGS="-static -Wl,--gc-sections $malloc_obj" \
 			LIBEVENT_CFLAGS="-I$prefix/include" LIBEVENT_LIBS="-L$prefix/lib -levent" \
@@ -283,23 +378,22 @@ build_pgbouncer() {
 			--without-systemd --prefix=/usr >/dev/null
 		make -j"$jobs" >/dev/null
 		mkdir -p "$prefix/bin"
-		cp pgbouncer "$prefix/bin/pgbouncer"
-		"${tool}strip" "$prefix/bin/pgbouncer"
+		# the unstripped copy tells the SBOM which C library functions are linked
+		cp pgbouncer "$prefix/bin/pgbouncer.unstripped"
+		"${tool}strip" -o "$prefix/bin/pgbouncer" pgbouncer
 	)
-	touch "$prefix/.pgbouncer${malloc_obj:++mimalloc}.done"
+	built pgbouncer "pgbouncer${malloc_obj:++mimalloc}"
 }
 
 apt_setup
+for name in openssl libpq libevent mimalloc pgbouncer; do
+	pin_of "$name" >/dev/null
+done
 build_openssl
-record openssl openssl "$codename" "Apache-2.0"
 build_libpq
-record libpq postgresql-15 "$codename" "PostgreSQL"
 if [ "$what" = pgbouncer ]; then
 	build_libevent
-	record libevent libevent "." "BSD-3-Clause"
 	build_mimalloc
-	[ -z "$malloc_obj" ] || record mimalloc mimalloc "$codename" "MIT"
 	build_pgbouncer
-	record pgbouncer pgbouncer "." "ISC"
 fi
 log "dependencies ready in $prefix"

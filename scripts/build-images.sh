@@ -32,9 +32,12 @@ for arch in amd64 arm64; do
 	bindir=build deps=build/deps-musl-amd64
 	[ "$arch" = amd64 ] || bindir=build/$arch deps=build/deps-musl-$arch
 	for image in init pgbouncer; do
+		# the image's binaries, unstripped: which musl functions they link
+		symbols=(--symbols "$bindir/pgbouncer-entrypoint.unstripped")
+		[ "$image" = init ] || symbols+=(--symbols "$deps/bin/pgbouncer.unstripped")
 		/usr/bin/python3 scripts/sbom.py "build/sbom-$image-$arch.spdx.json" --image "$image" \
 			--arch "$arch" --version "$version" --revision "$revision" --epoch "$epoch" \
-			--components "$deps/components" --bin "$bindir/pgbouncer-entrypoint"
+			--components "$deps/components" --bin "$bindir/pgbouncer-entrypoint" "${symbols[@]}"
 	done
 	platforms+=(--platform "$arch=$bindir")
 done

@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """SPDX 2.3 JSON SBOM of one image of one platform, from the build's own
-record (scripts/build-deps.sh writes DEPS/components: name, Debian source
-package, version, upstream tarball, its sha256, license) and the Debian
-packages the build copied from (musl-dev, ca-certificates).
+record (scripts/build-deps.sh writes DEPS/components and DEPS/components.d:
+per component the Debian source package and version, every file with its
+sha256, the patches applied and skipped, the upstream signature, a fallback
+to an older version than the pin) and the Debian packages the build copied
+from (musl-dev, ca-certificates).  musl's known CVEs are checked against the
+symbols linked into the image's binaries (their unstripped copies).
 
   sbom.py OUT --image init|pgbouncer --arch ARCH --version V --revision R
-          --epoch SECONDS --components FILE --bin FILE [--bin FILE...]
+          --epoch SECONDS --components FILE --bin FILE [--symbols FILE...]
 
 A scratch image has no package database for scanners to read; this file,
 at /usr/share/doc/pgbouncer-entrypoint/sbom.spdx.json, says what is inside.
@@ -28,14 +31,68 @@ def dpkg_version(pkg):
                           capture_output=True, text=True).stdout.strip()
 
 
+# Known CVEs of the musl the image links (Debian's musl-dev, which carries no
+# patch for them), and the functions each is in: an image is touched only
+# when one of them is linked into one of its binaries.
+MUSL_CVES = {
+    "CVE-2025-26519": ("iconv, EUC-KR decoder", {"iconv", "iconv_open"}),
+    "CVE-2026-6042": ("iconv, GB18030", {"iconv", "iconv_open"}),
+    "CVE-2026-40200": ("qsort, heap corruption", {"qsort", "qsort_r", "__qsort_r"}),
+}
+
+
 def recorded(path):
-    """DEPS/components lines -> {name: fields}."""
+    """DEPS/components lines -> {name: fields}, with DEPS/components.d/NAME:
+    files, patches applied and skipped, signature, fallback."""
     out = {}
+    detail_dir = pathlib.Path(path).parent / "components.d"
     for line in pathlib.Path(path).read_text().splitlines():
-        name, pkg, version, tarball, sha256, license_ = line.split()
-        out[name] = {"source": pkg, "version": version, "file": tarball, "sha256": sha256,
-                     "license": license_}
+        name, pkg, version, dsc, sha256, license_ = line.split()
+        c = {"source": pkg, "version": version, "file": dsc, "sha256": sha256,
+             "license": license_, "files": [], "applied": [], "skipped": [],
+             "signature": None, "fallback": None}
+        detail = detail_dir / name
+        for d in detail.read_text().splitlines() if detail.exists() else []:
+            key, _, rest = d.partition(" ")
+            if key == "file":
+                c["files"].append(rest)
+            elif key == "applied":
+                c["applied"].append(rest)
+            elif key == "skipped":
+                c["skipped"].append(rest)
+            elif key == "signature":
+                c["signature"] = rest
+            elif key == "fallback":
+                c["fallback"] = rest
+        out[name] = c
     return out
+
+
+def linked_symbols(paths, arch):
+    """Every defined symbol of the unstripped binaries."""
+    nm = "nm" if arch == "amd64" else "aarch64-linux-gnu-nm"
+    names = set()
+    for path in paths:
+        out = subprocess.run([nm, "--defined-only", str(path)], check=True,
+                             capture_output=True, text=True).stdout
+        names.update(l.split()[-1] for l in out.splitlines() if l.strip())
+    return names
+
+
+def musl_cves(symbols):
+    """One line per known musl CVE: touched or not, and why."""
+    lines = []
+    for cve, (where, funcs) in sorted(MUSL_CVES.items()):
+        hit = sorted(funcs & symbols)
+        lines.append(f"{cve} ({where}): " + (f"AFFECTED, linked: {', '.join(hit)}" if hit
+                                             else "not linked into this image"))
+    return lines
+
+
+def annotate(pkg, when, notes):
+    pkg["annotations"] = [{"annotationType": "OTHER", "annotationDate": when,
+                           "annotator": "Tool: pgbouncer-entrypoint scripts/sbom.py",
+                           "comment": n} for n in notes]
 
 
 def package(spdxid, name, version, license_, comment, source=None, sha256=None, file=None):
@@ -56,12 +113,13 @@ def package(spdxid, name, version, license_, comment, source=None, sha256=None, 
     return pkg
 
 
-def components(args):
+def components(args, when):
     rec = recorded(args.components)
     musl = {"source": "musl", "version": dpkg_version(f"musl-dev:{args.arch}"),
-            "license": "MIT", "file": None, "sha256": None}
-    ca = {"source": "ca-certificates", "version": dpkg_version("ca-certificates"),
-          "license": "MPL-2.0", "file": None, "sha256": None}
+            "license": "MIT", "file": None, "sha256": None, "applied": [], "skipped": [],
+            "files": [], "signature": None, "fallback": None}
+    ca = dict(musl, source="ca-certificates", version=dpkg_version("ca-certificates"),
+              license="MPL-2.0")
     comments = {"openssl": "static libssl and libcrypto, linked into every binary",
                 "libpq": "static libpq, libpgcommon, libpgport (PostgreSQL client library)",
                 "musl": "static C library (Debian package musl-dev), linked into every binary",
@@ -73,8 +131,31 @@ def components(args):
         c = {"musl": musl, "ca-certificates": ca}.get(name) or rec.get(name)
         if c is None and name == "mimalloc":
             continue  # a pgbouncer linked with the C library's own malloc
-        yield package(f"SPDXRef-Package-{name}", name, c["version"], c["license"],
+        pkg = package(f"SPDXRef-Package-{name}", name, c["version"], c["license"],
                       comments[name], c["source"], c["sha256"], c["file"])
+        notes = [f"source file {f}" for f in c["files"]]
+        notes += [f"Debian patch applied: {p}" for p in c["applied"]]
+        notes += [f"Debian patch not applied: {p}" for p in c["skipped"]]
+        if c["signature"]:
+            notes.append(f"upstream signature: {c['signature']}")
+        if c["fallback"]:
+            notes.append(f"WARNING: built with ALLOW_OLDER_DEPS=1: {c['version']} is OLDER than "
+                         f"the pinned {c['fallback']}, which did not download")
+        if name in rec:
+            pkg["comment"] += (f"; Debian source package {c['source']} {c['version']} with "
+                               f"{len(c['applied'])} of its patches applied"
+                               + (f", {len(c['skipped'])} not applied (packaging only)"
+                                  if c["skipped"] else "")
+                               + (f"; OLDER than the pin {c['fallback']}" if c["fallback"]
+                                  else ""))
+        if name == "musl":
+            cves = musl_cves(linked_symbols(args.symbols, args.arch))
+            pkg["comment"] += ("; Debian's musl-dev, no Debian patches; known CVEs checked "
+                               "against the symbols linked: " + "; ".join(cves))
+            notes += cves
+        if notes:
+            annotate(pkg, when, notes)
+        yield pkg
 
 
 def main():
@@ -87,6 +168,8 @@ def main():
     p.add_argument("--epoch", type=int, required=True)
     p.add_argument("--components", required=True)
     p.add_argument("--bin", type=pathlib.Path, required=True)
+    p.add_argument("--symbols", type=pathlib.Path, action="append", required=True,
+                   help="an unstripped binary of the image (each one it has)")
     args = p.parse_args()
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(args.epoch))
     ours = package("SPDXRef-Package-pgbouncer-entrypoint", "pgbouncer-entrypoint", args.version,
@@ -94,7 +177,7 @@ def main():
     ours["checksums"] = [{"algorithm": "SHA256",
                           "checksumValue": hashlib.sha256(args.bin.read_bytes()).hexdigest()}]
     ours["packageFileName"] = "/pgbouncer-entrypoint"
-    packages = [ours] + list(components(args))
+    packages = [ours] + list(components(args, created))
     title = "pgbouncer-entrypoint" + ("-init" if args.image == "init" else "")
     image = package("SPDXRef-Image", f"{title} image", args.version,
                     " AND ".join(sorted({p["licenseDeclared"] for p in packages})),

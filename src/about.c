@@ -10,6 +10,22 @@
 #ifndef PGBE_MUSL_VERSION
 #define PGBE_MUSL_VERSION ""
 #endif
+/* How the static libraries were built (Debian revision, patches applied),
+ * from the dependency build's record (scripts/deps-about.sh) */
+#ifndef PGBE_OPENSSL_BUILD
+#define PGBE_OPENSSL_BUILD ""
+#endif
+#ifndef PGBE_LIBPQ_BUILD
+#define PGBE_LIBPQ_BUILD ""
+#endif
+
+/* " (HOW)" after a library's version, or nothing */
+static void built(FILE *out, const char *how)
+{
+	if (how[0])
+		fprintf(out, " (%s)", how);
+	fputc('\n', out);
+}
 
 void about_versions(FILE *out)
 {
@@ -17,9 +33,11 @@ void about_versions(FILE *out)
 
 	fprintf(out, "pgbouncer-entrypoint %s\n", PGBE_VERSION);
 	/* the library's own answer, not the headers': what is really linked */
-	fprintf(out, "OpenSSL %s\n", OpenSSL_version(OPENSSL_VERSION_STRING));
+	fprintf(out, "OpenSSL %s", OpenSSL_version(OPENSSL_VERSION_STRING));
+	built(out, PGBE_OPENSSL_BUILD);
 	/* PostgreSQL 10+: major * 10000 + minor */
-	fprintf(out, "libpq %d.%d\n", pq / 10000, pq % 10000);
+	fprintf(out, "libpq %d.%d", pq / 10000, pq % 10000);
+	built(out, PGBE_LIBPQ_BUILD);
 	/* musl has no run-time version call; the Makefile passes the version
 	 * of the musl-dev package the binary was linked against (empty for the
 	 * glibc sanitizer build) */

@@ -344,3 +344,27 @@ def pg_tls(workdir):
     p.start()
     yield p
     p.stop()
+
+
+def reported_versions(lines):
+    """`--version` lines -> {name: (version, Debian version or None)}: e.g.
+    "OpenSSL 3.5.7 (Debian 3.5.7-1~deb13u2, 23 patches)" gives
+    {"OpenSSL": ("3.5.7", "3.5.7-1~deb13u2")}."""
+    out = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        name, _, rest = line.partition(" ")
+        version, _, how = rest.partition(" (")
+        debian = how.split(",")[0][len("Debian "):] if how.startswith("Debian ") else None
+        out[name] = (version, debian)
+    return out
+
+
+def expected_sbom_versions(reported):
+    """What the SBOM must say for each component the entrypoint reports: the
+    Debian version it was built from where there is one, else its version."""
+    return {"pgbouncer-entrypoint": reported["pgbouncer-entrypoint"][0],
+            "openssl": reported["OpenSSL"][1] or reported["OpenSSL"][0],
+            "libpq": reported["libpq"][1] or reported["libpq"][0],
+            "musl": reported["musl"][0]}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# deps-about.sh PREFIX NAME: one line on how NAME was built, for --version:
+#   Debian 3.5.7-1~deb13u2, 23 patches
+#   Debian 15.18-0+deb12u1, 10 patches, 1 skipped
+# and, when ALLOW_OLDER_DEPS=1 built an older version than the pin,
+#   ..., OLDER than the pin 15.20-0+deb12u1
+# Empty when NAME was not built from a Debian source package.
+set -euo pipefail
+f=$1/components.d/$2
+[ -f "$f" ] || exit 0
+awk '$1 == "version" { v = $2 } $1 == "applied" { a++ } $1 == "skipped" { s++ }
+	$1 == "fallback" { o = $2 }
+	END {
+		printf "Debian %s, %d patches", v, a
+		if (s) printf ", %d skipped", s
+		if (o != "") printf ", OLDER than the pin %s", o
+		printf "\n"
+	}' "$f"
