@@ -23,31 +23,33 @@ VERSION := $(shell sed -n 's/.*PGBE_VERSION "\(.*\)"/\1/p' include/version.h)
 
 # The dependencies' pins and recipe are inputs: a change runs the dependency
 # build again, which rebuilds what changed and nothing else.
-DEPS_INPUTS := scripts/build-deps.sh scripts/deps.pins scripts/deps.skip
+DEPS_INPUTS := scripts/build-deps.sh scripts/deps-apt.sh scripts/deps.pins scripts/deps.skip
 
 FLAVOUR ?= musl
 ARCH ?= amd64
 STRIP := strip
 ifeq ($(FLAVOUR),musl)
+# the driver of our own musl, which the dependency build makes first
+# (scripts/build-deps.sh build_musl, from Debian's patched musl source)
 ifeq ($(ARCH),arm64)
-CC := scripts/aarch64-musl-gcc
 DEPS := build/deps-musl-arm64
+CC := $(DEPS)/musl/bin/aarch64-musl-gcc
 OUT := build/arm64
 STRIP := aarch64-linux-gnu-strip
 else
-CC := musl-gcc
 DEPS := build/deps-musl-amd64
+CC := $(DEPS)/musl/bin/musl-gcc
 OUT := build
 endif
 # one section per function: the static link keeps only what is called
 LDSTATIC := -static -Wl,--gc-sections
 SECTIONS := -ffunction-sections -fdata-sections
 HARDEN := -fstack-protector-strong
-# musl has no run-time version call: --version reports the musl-dev package
-# the binary is linked against.  Deferred (=, not :=): read by the recipes,
-# which run after the install step ($(DEPS)/.libpq.done), never when make
-# starts on a machine that has no musl-dev yet.
-MUSL_VERSION = $(shell dpkg-query -W -f='$${Version}' musl-dev:$(ARCH) 2>/dev/null)
+# musl has no run-time version call: --version reports the musl the
+# dependency build made.  Deferred (=, not :=): read by the recipes, which
+# run after the dependency build ($(DEPS)/.libpq.done), never when make
+# starts on a machine that has built nothing yet.
+MUSL_VERSION = $(shell scripts/deps-about.sh $(DEPS) musl upstream)
 else
 MUSL_VERSION :=
 CC := gcc
@@ -65,7 +67,7 @@ CFLAGS ?= -O2
 # deferred like MUSL_VERSION: read after the dependency build wrote it
 DEP_BUILD = $(shell scripts/deps-about.sh $(DEPS) $(1))
 CPPFLAGS = -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers \
-	-DPGBE_MUSL_VERSION='"$(MUSL_VERSION)"' \
+	-DPGBE_MUSL_VERSION='"$(MUSL_VERSION)"' -DPGBE_MUSL_BUILD='"$(call DEP_BUILD,musl)"' \
 	-DPGBE_OPENSSL_BUILD='"$(call DEP_BUILD,openssl)"' -DPGBE_LIBPQ_BUILD='"$(call DEP_BUILD,libpq)"'
 # no build directory in the binary: the same commit gives the same bytes
 ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN) $(SECTIONS) -ffile-prefix-map=$(CURDIR)/= $(CFLAGS)
@@ -77,7 +79,7 @@ HDR := $(wildcard include/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: FORCE all deps test unit demo san bench fuzz fuzz-build image push arm64 tools dockerfile \
+.PHONY: FORCE all deps deps-check test unit demo san bench fuzz fuzz-build image push arm64 tools dockerfile \
 	readme-settings format clean distclean
 all: $(BIN)
 
@@ -113,6 +115,13 @@ push: image tools
 	scripts/push-images.sh "$(REGISTRY)" "$(VERSION)" $(TAG)
 
 deps: $(DEPS)/.libpq.done
+
+# For each pinned dependency: the newer versions Debian's indexes list,
+# whether they download, and the CVEs their changelogs name that the pin's
+# does not (README "Dependencies" says how to bump a pin).
+deps-check:
+	scripts/install-build-packages.sh
+	scripts/deps-check.sh
 $(DEPS)/.libpq.done: $(DEPS_INPUTS)
 	scripts/install-build-packages.sh
 	$(if $(filter arm64,$(ARCH)),scripts/install-arm64-packages.sh)
@@ -127,9 +136,10 @@ FLAGS := $(OUT)/.build-flags
 $(FLAGS): FORCE | $(DEPS)/.libpq.done
 	@mkdir -p $(dir $@)
 	@[ "$(FLAVOUR)" != musl ] || [ -n "$(MUSL_VERSION)" ] || { \
-		echo "musl-dev:$(ARCH) is not installed: scripts/install-build-packages.sh" >&2; exit 1; }
+		echo "$(DEPS) has no musl: remove it and build again" >&2; exit 1; }
 	@{ printf '%s\n' '$(CC) $(CPPFLAGS) $(ALL_CFLAGS)' '$(LDSTATIC) $(LIBS)'; \
-	  cat $(DEPS)/.openssl.done $(DEPS)/.libpq.done; } >$@.new
+	  cat $(DEPS)/.openssl.done $(DEPS)/.libpq.done; \
+	  [ "$(FLAVOUR)" != musl ] || cat $(DEPS)/.musl.done; } >$@.new
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; echo "build inputs: $$(cat $@)"; fi
 
 $(OUT)/obj/%.o: src/%.c $(HDR) $(FLAGS) | $(DEPS)/.libpq.done

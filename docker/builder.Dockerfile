@@ -8,11 +8,11 @@ FROM ${BUILDER_IMAGE} AS dist
 LABEL pgbouncer-entrypoint.stage=builder
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      make gcc libc6-dev musl-tools dpkg-dev file ca-certificates perl xz-utils bzip2 patch gpg gpgv \
+      make gcc libc6-dev dpkg-dev file ca-certificates perl xz-utils bzip2 patch gpg gpgv \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, in their own layer: rebuilt only when the script changes.
-COPY scripts/build-deps.sh scripts/with-apt-lock.sh scripts/deps.pins scripts/deps.skip /src/scripts/
+COPY scripts/build-deps.sh scripts/deps-apt.sh scripts/with-apt-lock.sh scripts/deps.pins scripts/deps.skip /src/scripts/
 RUN scripts/build-deps.sh build/deps-musl-amd64 musl-gcc pgbouncer
 COPY . /src
 RUN make build/pgbouncer-entrypoint build/pgbouncer && scripts/stage-rootfs.sh /out

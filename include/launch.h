@@ -21,11 +21,11 @@ unsigned long launch_fd_need(const struct config *c);
 void launch_raise_nofile(unsigned long need);
 
 /* The version of the pgbouncer ARGV would run into *VERSION, as 124 for
- * 1.24.x: from `pgbouncer --version`, run as RA with ENVP scrubbed, killed
+ * 1.24.x, and *RELEASE, as 12401 for 1.24.1: from `pgbouncer --version`, run as RA with ENVP scrubbed, killed
  * after TIMEOUT_MS.  0 when ARGV is not pgbouncer or it cannot tell.
  * Returns EX_OK, or EX_SIGNAL_BASE + N when signal N stopped it. */
 int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct runas *ra,
-			     long timeout_ms, int *version);
+			     long timeout_ms, int *version, int *release);
 
 /* exec ARGV (PATH search like execvp, with ENVP).  Returns only on failure:
  * 127 not found, 126 not executable. */

@@ -21,6 +21,7 @@ struct state {
 	struct config cfg;
 	struct plan plan;
 	int pgbouncer_version; /* reload: the running pgbouncer's, as 124 for 1.24 */
+	int pgbouncer_release; /* run, check: the one on PATH, as 12501 for 1.25.1; 0 unknown */
 };
 
 /* Does CMD render and write pgbouncer.ini and userlist.txt? */

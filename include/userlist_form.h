@@ -28,7 +28,13 @@ struct form_rules {
 	const char *auth_type; /* pgbouncer's client authentication */
 	bool auth_user;        /* this user is auth_user (runs auth_query) */
 	bool force_plain;      /* --userlist-plaintext / PGBOUNCER_USERLIST_PLAINTEXT */
+	bool no_passthrough;   /* the pgbouncer cannot log in with a stored SCRAM secret */
 };
+
+/* Does pgbouncer RELEASE (12501 for 1.25.1) fail to log in to a server anew
+ * with a stored SCRAM secret and a client's proof?  1.25.1 does (pgbouncer
+ * issue #1501, fixed after it by PR #1504). */
+bool form_passthrough_broken(int release);
 
 /* The decision for one user.  *WHY says why, for FORM_PLAIN.  Pure. */
 enum form form_choose(const struct form_rules *r, enum server_kind k, const char **why);
@@ -37,12 +43,13 @@ enum form form_choose(const struct form_rules *r, enum server_kind k, const char
  * form (a warning per plaintext entry); a supplied one with a SCRAM secret
  * that is not the server's is refused.  Returns 0 or 78. */
 int userlist_apply(struct plan *p, const struct config *c, const struct learned *l,
-		   bool force_plain);
+		   bool force_plain, int release);
 
 /* render: one line saying the plaintext stays, as nothing logged in. */
 void userlist_note_render(const struct plan *p);
 
 /* check: the form run would write, per user, as "# " lines on stdout. */
-void userlist_explain(const struct plan *p, const struct config *c, bool force_plain, long timeout);
+void userlist_explain(const struct plan *p, const struct config *c, bool force_plain, long timeout,
+		      int release);
 
 #endif

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Build static dependencies from Debian's source packages into a cache.
 #
-#   scripts/build-deps.sh PREFIX CC [pgbouncer]
+#   scripts/build-deps.sh PREFIX CC [pgbouncer | only NAME]
 #
-# Always: OpenSSL and libpq (+ libpgcommon, libpgport).  With "pgbouncer":
+# (only NAME: that one component, e.g. to try a new pin.  DEPS_PINS=FILE
+# reads the pins from FILE instead of scripts/deps.pins.)
+#
+# Always: musl (for musl-gcc and aarch64-musl-gcc), OpenSSL and libpq (+ libpgcommon, libpgport).  With "pgbouncer":
 # also libevent, mimalloc (musl only) and pgbouncer, linked into
 # PREFIX/bin/pgbouncer.  PREFIX is e.g. build/deps-musl-amd64; CC is musl-gcc
-# for what ships, gcc for the sanitizer host build, scripts/aarch64-musl-gcc
-# for the arm64 cross build (build/deps-musl-arm64).  A stamp per library
+# for what ships (our own musl, built first), gcc for the sanitizer host
+# build, aarch64-musl-gcc for the arm64 cross build (build/deps-musl-arm64).  A stamp per library
 # makes a second run a no-op while its pin and its recipe are unchanged.
 #
 # Each component is the Debian source package that scripts/deps.pins names,
@@ -20,19 +23,29 @@ set -euo pipefail
 
 prefix=$(realpath -m "$1")
 cc=$2
-# the cross compiler wrapper (scripts/aarch64-musl-gcc) by name: OpenSSL
-# records the compiler it was built with, and no path should be in there
-PATH="$(cd "$(dirname "$0")" && pwd):$PATH"
+# musl-gcc and aarch64-musl-gcc are the drivers of our own musl, built here
+# first (build_musl) with Debian's gcc or its aarch64 cross gcc; they are
+# called by name, from PATH: OpenSSL records the compiler it was built with,
+# and no path should be in there.  -mno-outline-atomics: the cross gcc's
+# libgcc would pick LSE atomics at run time through glibc's __getauxval,
+# which musl has not; inline LL/SC atomics work on every ARMv8 CPU.
+archflags=
+case $cc in
+musl-gcc) realcc=gcc ;;
+aarch64-musl-gcc) realcc=aarch64-linux-gnu-gcc archflags=-mno-outline-atomics ;;
+*) realcc=$cc ;;
+esac
+PATH="$prefix/musl/bin:$PATH"
 what=${3:-}
+only=${4:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
+pins=${DEPS_PINS:-$top/scripts/deps.pins}
 dl="$top/build/src"            # downloaded source packages, shared by all prefixes
-pins="$dl/pins"
 work="$prefix/work"
 jobs=$(nproc 2>/dev/null || echo 2)
-# the target: musl-gcc and gcc say x86_64-linux-gnu, the cross wrapper
-# aarch64-linux-gnu; a cross build tells configure its --host and uses the
-# cross binutils
-host=$($cc -dumpmachine)
+# the target: gcc says x86_64-linux-gnu, the cross gcc aarch64-linux-gnu; a
+# cross build tells configure its --host and uses the cross binutils
+host=$($realcc -dumpmachine)
 build=$(gcc -dumpmachine)
 cross=()
 tool=
@@ -47,57 +60,13 @@ nopath="-ffile-prefix-map=$prefix/work="
 
 log() { printf 'build-deps: %s\n' "$*" >&2; }
 
-# Source packages come through a private apt configuration under build/apt:
-# deb-src stanzas derived from the machine's own Debian sources (the stanzas
-# whose Suites name this release), for this release and for the current
-# "stable" release.  The machine's apt configuration is not touched, and no
-# mirror name is written anywhere: the URIs are the machine's.
-aptdir="$top/build/apt"
-apt_opts=(-o "Dir::Etc::SourceList=$aptdir/sources.list"
-	-o "Dir::Etc::SourceParts=$aptdir/sources.list.d"
-	-o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
-	-o "APT::Sandbox::User=root")
-codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
-
-derive_sources() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -e "$f" ] || continue
-		awk -v RS= -v c="$codename" '
-			$0 ~ "(^|\n)Suites:[^\n]*" c {
-				n = split($0, lines, "\n")
-				for (i = 1; i <= n; i++) {
-					l = lines[i]
-					if (l ~ /^Types:/)
-						l = "Types: deb-src"
-					else if (l ~ /^Suites:/) {
-						s = l; sub(/^Suites:/, "", s); gsub(c, "stable", s); l = l s
-					}
-					print l
-				}
-				print ""
-			}' "$f"
-	done
-}
-
-apt_setup() {
-	[ -f "$aptdir/.updated" ] && return 0
-	mkdir -p "$aptdir/sources.list.d" "$aptdir/lists/partial" "$aptdir/cache/archives/partial"
-	derive_sources >"$aptdir/sources.list.d/debian-src.sources"
-	: >"$aptdir/sources.list"
-	if [ -f /etc/apt/sources.list ]; then
-		sed -n "s/^deb \(.*\) $codename\(.*\)$/deb-src \1 $codename\2\ndeb-src \1 stable\2/p" \
-			/etc/apt/sources.list >"$aptdir/sources.list"
-	fi
-	log "reading the source package lists"
-	"$top/scripts/with-apt-lock.sh" apt-get "${apt_opts[@]}" update -qq
-	touch "$aptdir/.updated"
-}
+# the private apt configuration (build/apt) and apt_setup
+. "$top/scripts/deps-apt.sh"
 
 # pin NAME -> "PACKAGE VERSION LICENSE" from scripts/deps.pins
 pin_of() {
-	awk -v n="$1" '$1 == n { print $2, $3, $4; f = 1 } END { exit !f }' "$top/scripts/deps.pins" ||
-		{ log "$1 has no line in scripts/deps.pins"; exit 1; }
+	awk -v n="$1" '$1 == n { print $2, $3, $4; f = 1 } END { exit !f }' "$pins" ||
+		{ log "$1 has no line in $pins"; exit 1; }
 }
 
 # older PACKAGE VERSION: the versions the Sources indexes list below VERSION,
@@ -126,12 +95,13 @@ fetch() {
 	local pkg v lic
 	read -r pkg v lic < <(pin_of "$1")
 	mkdir -p "$dl"
-	if download "$pkg" "$v"; then
+	# lists read before the pin was published do not know it: read them again
+	if download "$pkg" "$v" || { apt_setup fresh && download "$pkg" "$v"; }; then
 		echo "$v -"
 		return 0
 	fi
 	if [ "${ALLOW_OLDER_DEPS:-0}" != 1 ]; then
-		log "ERROR: $pkg $v (scripts/deps.pins) did not download; nothing older is built"
+		log "ERROR: $pkg $v ($(basename "$pins")) did not download; nothing older is built"
 		log "       unless ALLOW_OLDER_DEPS=1 (then with a warning in --version and the SBOM);"
 		log "       \`make deps-check\` shows what the mirror has"
 		exit 1
@@ -245,6 +215,8 @@ recipe_of() {
 	{
 		declare -f "build_$1" unpack
 		declare -p openssl_unused sections
+		# everything is rebuilt on another C library
+		[ "$1" = musl ] || cat "$prefix/.musl.done" 2>/dev/null || true
 		awk -v k="$(pin_of "$1" | cut -d' ' -f1)" '$1 == k' "$top/scripts/deps.skip"
 	} | sha256sum | cut -c1-16
 }
@@ -279,6 +251,29 @@ openssl_unused=(no-idea no-mdc2 no-rc2 no-rc4 no-rc5 no-md4 no-bf no-cast no-cam
 	no-tls1 no-tls1_1 no-docs no-apps)
 # kept on purpose: ocsp and http (pgbouncer's TLS code calls the OCSP
 # callbacks) and ml-kem (3.5's default key share, X25519MLKEM768)
+
+# musl, from Debian's source package with its patches (Debian's bookworm
+# musl-dev 1.2.3 has none, and its qsort and iconv carry known CVEs), into
+# PREFIX/musl, with the driver every later build here and the Makefile use:
+# PREFIX/musl/bin/musl-gcc (aarch64-musl-gcc for arm64), which is gcc with
+# musl's specs.  Only for those two; a glibc build has no musl.
+build_musl() {
+	[ "$realcc" != "$cc" ] || return 0
+	begin musl || return 0
+	(
+		cd "$work/musl"
+		./configure --prefix="$prefix/musl" --target="$host" --disable-shared \
+			--enable-wrapper=gcc CC="$realcc" CROSS_COMPILE="$tool" \
+			CFLAGS="-O2 $archflags $nopath" >/dev/null
+		make -j"$jobs" >/dev/null
+		rm -rf "$prefix/musl"
+		make install >/dev/null
+		printf '#!/bin/sh\nexec %s %s "$@" -specs "%s/lib/musl-gcc.specs"\n' \
+			"$realcc" "$archflags" "$prefix/musl" >"$prefix/musl/bin/$cc"
+		chmod 0755 "$prefix/musl/bin/$cc"
+	)
+	built musl
+}
 
 # Nothing of this machine's paths ends up in the binaries: the libraries are
 # configured for /usr/local (never used: static, no modules) and copied here
@@ -386,9 +381,16 @@ build_pgbouncer() {
 }
 
 apt_setup
-for name in openssl libpq libevent mimalloc pgbouncer; do
+for name in musl openssl libpq libevent mimalloc pgbouncer; do
 	pin_of "$name" >/dev/null
 done
+if [ "$what" = only ]; then
+	pin_of "$only" >/dev/null
+	"build_$only"
+	log "$only ready in $prefix"
+	exit 0
+fi
+build_musl
 build_openssl
 build_libpq
 if [ "$what" = pgbouncer ]; then

@@ -4,8 +4,9 @@ record (scripts/build-deps.sh writes DEPS/components and DEPS/components.d:
 per component the Debian source package and version, every file with its
 sha256, the patches applied and skipped, the upstream signature, a fallback
 to an older version than the pin) and the Debian packages the build copied
-from (musl-dev, ca-certificates).  musl's known CVEs are checked against the
-symbols linked into the image's binaries (their unstripped copies).
+from (ca-certificates).  For each known musl CVE it says whether a patch
+applied fixes it, else whether its functions are linked into the image's
+binaries (their unstripped copies).
 
   sbom.py OUT --image init|pgbouncer --arch ARCH --version V --revision R
           --epoch SECONDS --components FILE --bin FILE [--symbols FILE...]
@@ -31,13 +32,15 @@ def dpkg_version(pkg):
                           capture_output=True, text=True).stdout.strip()
 
 
-# Known CVEs of the musl the image links (Debian's musl-dev, which carries no
-# patch for them), and the functions each is in: an image is touched only
-# when one of them is linked into one of its binaries.
+# Known CVEs of musl 1.2.x: the functions each is in, and the Debian patch
+# (by a part of its file name) that fixes it.  For each the SBOM says
+# whether a patch applied fixes it, else whether one of the functions is
+# linked into one of the image's binaries.
 MUSL_CVES = {
-    "CVE-2025-26519": ("iconv, EUC-KR decoder", {"iconv", "iconv_open"}),
-    "CVE-2026-6042": ("iconv, GB18030", {"iconv", "iconv_open"}),
-    "CVE-2026-40200": ("qsort, heap corruption", {"qsort", "qsort_r", "__qsort_r"}),
+    "CVE-2025-26519": ("iconv, EUC-KR decoder", {"iconv", "iconv_open"}, "CVE-2025-26519"),
+    "CVE-2026-6042": ("iconv, GB18030", {"iconv", "iconv_open"}, "pathological-slowness"),
+    "CVE-2026-40200": ("qsort, heap corruption", {"qsort", "qsort_r", "__qsort_r"},
+                       "qsort-fix-leonardo-heap"),
 }
 
 
@@ -79,13 +82,16 @@ def linked_symbols(paths, arch):
     return names
 
 
-def musl_cves(symbols):
-    """One line per known musl CVE: touched or not, and why."""
+def musl_cves(symbols, applied):
+    """One line per known musl CVE: fixed, touched or not, and why."""
     lines = []
-    for cve, (where, funcs) in sorted(MUSL_CVES.items()):
+    for cve, (where, funcs, fix) in sorted(MUSL_CVES.items()):
+        fixed = [p for p in applied if fix in p]
         hit = sorted(funcs & symbols)
-        lines.append(f"{cve} ({where}): " + (f"AFFECTED, linked: {', '.join(hit)}" if hit
-                                             else "not linked into this image"))
+        state = (f"fixed by the Debian patch {', '.join(fixed)}" if fixed
+                 else f"AFFECTED, linked: {', '.join(hit)}" if hit
+                 else "not linked into this image")
+        lines.append(f"{cve} ({where}): {state}" + ("; linked" if fixed and hit else ""))
     return lines
 
 
@@ -115,20 +121,18 @@ def package(spdxid, name, version, license_, comment, source=None, sha256=None, 
 
 def components(args, when):
     rec = recorded(args.components)
-    musl = {"source": "musl", "version": dpkg_version(f"musl-dev:{args.arch}"),
-            "license": "MIT", "file": None, "sha256": None, "applied": [], "skipped": [],
-            "files": [], "signature": None, "fallback": None}
-    ca = dict(musl, source="ca-certificates", version=dpkg_version("ca-certificates"),
-              license="MPL-2.0")
+    ca = {"source": "ca-certificates", "version": dpkg_version("ca-certificates"),
+          "license": "MPL-2.0", "file": None, "sha256": None, "applied": [], "skipped": [],
+          "files": [], "signature": None, "fallback": None}
     comments = {"openssl": "static libssl and libcrypto, linked into every binary",
                 "libpq": "static libpq, libpgcommon, libpgport (PostgreSQL client library)",
-                "musl": "static C library (Debian package musl-dev), linked into every binary",
+                "musl": "static C library, linked into every binary",
                 "libevent": "static libevent, linked into pgbouncer",
                 "mimalloc": "malloc of the static pgbouncer (musl builds)",
                 "pgbouncer": "/usr/bin/pgbouncer, static",
                 "ca-certificates": "/etc/ssl/certs/ca-certificates.crt (Debian's bundle)"}
     for name in CONTENTS[args.image]:
-        c = {"musl": musl, "ca-certificates": ca}.get(name) or rec.get(name)
+        c = {"ca-certificates": ca}.get(name) or rec.get(name)
         if c is None and name == "mimalloc":
             continue  # a pgbouncer linked with the C library's own malloc
         pkg = package(f"SPDXRef-Package-{name}", name, c["version"], c["license"],
@@ -149,9 +153,8 @@ def components(args, when):
                                + (f"; OLDER than the pin {c['fallback']}" if c["fallback"]
                                   else ""))
         if name == "musl":
-            cves = musl_cves(linked_symbols(args.symbols, args.arch))
-            pkg["comment"] += ("; Debian's musl-dev, no Debian patches; known CVEs checked "
-                               "against the symbols linked: " + "; ".join(cves))
+            cves = musl_cves(linked_symbols(args.symbols, args.arch), c["applied"])
+            pkg["comment"] += "; known CVEs of musl 1.2: " + "; ".join(cves)
             notes += cves
         if notes:
             annotate(pkg, when, notes)

@@ -18,6 +18,9 @@
 #ifndef PGBE_LIBPQ_BUILD
 #define PGBE_LIBPQ_BUILD ""
 #endif
+#ifndef PGBE_MUSL_BUILD
+#define PGBE_MUSL_BUILD ""
+#endif
 
 /* " (HOW)" after a library's version, or nothing */
 static void built(FILE *out, const char *how)
@@ -39,8 +42,10 @@ void about_versions(FILE *out)
 	fprintf(out, "libpq %d.%d", pq / 10000, pq % 10000);
 	built(out, PGBE_LIBPQ_BUILD);
 	/* musl has no run-time version call; the Makefile passes the version
-	 * of the musl-dev package the binary was linked against (empty for the
-	 * glibc sanitizer build) */
-	if (PGBE_MUSL_VERSION[0])
-		fprintf(out, "musl %s\n", PGBE_MUSL_VERSION);
+	 * of the musl the dependency build made (empty for the glibc
+	 * sanitizer build) */
+	if (PGBE_MUSL_VERSION[0]) {
+		fprintf(out, "musl %s", PGBE_MUSL_VERSION);
+		built(out, PGBE_MUSL_BUILD);
+	}
 }

@@ -120,13 +120,15 @@ static const char *resolve(const char *name, char *const *envp, char *buf, size_
 	return NULL;
 }
 
-/* "PgBouncer 1.24.1 ..." as 124; 0 when OUT says no such thing. */
-static int parse_version(const char *out)
+/* "PgBouncer 1.24.1 ..." as 124, and *RELEASE as 12401; 0 when OUT says no
+ * such thing (a release without its third number counts as .0). */
+static int parse_version(const char *out, int *release)
 {
 	const char *v = strstr(out, "PgBouncer ");
-	long major, minor;
+	long major, minor, patch = 0;
 	char *end;
 
+	*release = 0;
 	if (!v)
 		return 0;
 	major = strtol(v + 10, &end, 10);
@@ -136,6 +138,10 @@ static int parse_version(const char *out)
 	minor = strtol(v, &end, 10);
 	if (end == v || major < 1 || major > 9 || minor < 0 || minor > 99)
 		return 0;
+	if (*end == '.' && end[1] >= '0' && end[1] <= '9')
+		patch = strtol(end + 1, NULL, 10);
+	if (patch >= 0 && patch <= 99)
+		*release = (int)(major * 10000 + minor * 100 + patch);
 	return (int)(major * 100 + minor);
 }
 
@@ -176,14 +182,14 @@ static enum deadline_result read_version(const char *exe, char *const *env, cons
 }
 
 int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct runas *ra,
-			     long timeout_ms, int *version)
+			     long timeout_ms, int *version, int *release)
 {
 	char path[4096], out[512];
 	const char *base = strrchr(argv[0], '/'), *exe;
 	enum deadline_result r;
 	char **env;
 
-	*version = 0;
+	*version = *release = 0;
 	base = base ? base + 1 : argv[0];
 	if (strcmp(base, "pgbouncer") != 0 || !(exe = resolve(argv[0], envp, path, sizeof(path))))
 		return EX_OK;
@@ -202,7 +208,7 @@ int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct 
 		log_warn("\"%s --version\" did not answer within %.1f s: settings are not checked "
 			 "against the pgbouncer version",
 			 exe, timeout_ms / 1000.0);
-	*version = parse_version(out);
+	*version = parse_version(out, release);
 	return EX_OK;
 }
 

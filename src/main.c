@@ -104,7 +104,8 @@ static int run_command(const struct options *o, struct state *s)
 			return rc;
 		if (o->cmd == CMD_CHECK) {
 			plan_print(&s->plan);
-			userlist_explain(&s->plan, &s->cfg, o->userlist_plaintext, o->wait_timeout);
+			userlist_explain(&s->plan, &s->cfg, o->userlist_plaintext, o->wait_timeout,
+					 s->pgbouncer_release);
 			fprintf(stderr, "pgbouncer-entrypoint: configuration OK\n");
 			return EX_OK;
 		}

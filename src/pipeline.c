@@ -46,8 +46,10 @@ int load_model(const struct options *o, struct state *s)
 }
 
 /* The pgbouncer the files are for: the one `run` will exec, or (reload)
- * the one that answers on the admin console.  *VERSION 0 checks nothing. */
-static int target_version(const struct options *o, const struct state *s, int *version)
+ * the one that answers on the admin console.  *VERSION 0 checks nothing.
+ * run and check keep its release (S->pgbouncer_release) for the userlist
+ * form. */
+static int target_version(const struct options *o, struct state *s, int *version)
 {
 	/* the probe gets 5 s, or the wait's timeout when that is shorter */
 	long probe_ms = o->wait_timeout > 0 && o->wait_timeout < 5 ? o->wait_timeout * 1000 : 5000;
@@ -57,7 +59,7 @@ static int target_version(const struct options *o, const struct state *s, int *v
 		*version = s->pgbouncer_version;
 	else if (o->cmd == CMD_RUN || o->cmd == CMD_CHECK)
 		return launch_pgbouncer_version(command_of(o), environ, &s->runas, probe_ms,
-						version);
+						version, &s->pgbouncer_release);
 	return EX_OK;
 }
 
@@ -103,7 +105,8 @@ int login_phase(const struct options *o, struct state *s)
 	if ((rc = learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout,
 			      !o->userlist_plaintext, &s->runas, &learned)))
 		return rc;
-	return userlist_apply(&s->plan, &s->cfg, &learned, o->userlist_plaintext);
+	return userlist_apply(&s->plan, &s->cfg, &learned, o->userlist_plaintext,
+			      s->pgbouncer_release);
 }
 
 void state_free(struct state *s)

@@ -82,10 +82,20 @@ enum form form_choose(const struct form_rules *r, enum server_kind k, const char
 				: "this auth_type gives pgbouncer no client SCRAM proof to log in "
 				  "to the server with",
 			why);
+	if (r->no_passthrough)
+		return plain("this pgbouncer (1.25.1) cannot log in to the server again with a "
+			     "stored SCRAM secret once its first server connection is gone "
+			     "(pgbouncer issue #1501); a newer or older pgbouncer can",
+			     why);
 	/* min_pool_size needs no plaintext: pgbouncer fills the minimum only while
 	 * the pool has clients (janitor.c check_pool_size), whose proofs it keeps,
 	 * or a forced user, which only auth_type any writes */
 	return FORM_SCRAM;
+}
+
+bool form_passthrough_broken(int release)
+{
+	return release == 12501;
 }
 
 /* ---- from the model and the login ------------------------------------------ */
@@ -134,13 +144,15 @@ static enum server_kind user_kind(const struct config *c, const struct learned *
 	return k;
 }
 
-static void rules_of(const struct config *c, const char *user, bool force, struct form_rules *r)
+static void rules_of(const struct config *c, const char *user, bool force, int release,
+		     struct form_rules *r)
 {
 	const char *au = config_get(c, "auth_user");
 
 	r->auth_type = config_get(c, "auth_type");
 	r->auth_user = au && !strcmp(au, user);
 	r->force_plain = force;
+	r->no_passthrough = form_passthrough_broken(release);
 }
 
 static const char *form_name(enum form f)
@@ -152,7 +164,7 @@ static const char *form_name(enum form f)
 
 /* Each generated entry: its form, and a warning for plaintext. */
 static int apply_generated(struct plan *p, const struct config *c, const struct learned *l,
-			   bool force)
+			   bool force, int release)
 {
 	const char *secret[MAX_UPSTREAMS] = {0};
 	struct buf md5[MAX_UPSTREAMS];
@@ -166,7 +178,7 @@ static int apply_generated(struct plan *p, const struct config *c, const struct 
 		buf_init(&md5[i]);
 		if (!config_user_first(c, i))
 			continue;
-		rules_of(c, u->user, force, &r);
+		rules_of(c, u->user, force, release, &r);
 		f = form_choose(&r, user_kind(c, l, u->user, &scram), &why);
 		if (f == FORM_SCRAM)
 			secret[i] = scram;
@@ -212,7 +224,8 @@ static void check_supplied(const char *user, const char *stored, void *arg)
 	x->rc = EX_CONFIG;
 }
 
-int userlist_apply(struct plan *p, const struct config *c, const struct learned *l, bool force)
+int userlist_apply(struct plan *p, const struct config *c, const struct learned *l, bool force,
+		   int release)
 {
 	struct supplied_ctx x = {c, l, p->userlist.path, 0};
 	const char *auth = config_get(c, "auth_type");
@@ -224,7 +237,7 @@ int userlist_apply(struct plan *p, const struct config *c, const struct learned 
 			"log in to the server with");
 
 	if (p->userlist.source && !strcmp(p->userlist.source, "generated"))
-		return apply_generated(p, c, l, force);
+		return apply_generated(p, c, l, force, release);
 	if (p->userlist.source && !strcmp(p->userlist.source, "supplied") &&
 	    p->userlist.content.data)
 		userlist_parse(p->userlist.content.data, check_supplied, &x);
@@ -238,7 +251,8 @@ void userlist_note_render(const struct plan *p)
 			 "password (run and init write the server's SCRAM secret where it serves)");
 }
 
-void userlist_explain(const struct plan *p, const struct config *c, bool force, long timeout)
+void userlist_explain(const struct plan *p, const struct config *c, bool force, long timeout,
+		      int release)
 {
 	if (!p->userlist.source || strcmp(p->userlist.source, "generated") != 0)
 		return;
@@ -248,7 +262,7 @@ void userlist_explain(const struct plan *p, const struct config *c, bool force, 
 		const char *why;
 		if (!config_user_first(c, i))
 			continue;
-		rules_of(c, u->user, force, &r);
+		rules_of(c, u->user, force, release, &r);
 		if (form_choose(&r, timeout && u->host ? KIND_SCRAM : KIND_NONE, &why) ==
 		    FORM_SCRAM)
 			printf("# run writes for \"%s\": the server's SCRAM secret, learned in its "

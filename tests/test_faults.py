@@ -438,3 +438,27 @@ def test_sigterm_during_version_probe_exits_143(pg, config_dir, fake_pgbouncer):
     rc, took = sigterm_and_time(p)
     assert rc == 128 + signal.SIGTERM, p.stderr.read()
     assert took < 1.0, took
+
+
+@pytest.mark.parametrize("release,form", [("1.25.1", "plaintext"), ("1.25.0", "scram"),
+                                          ("1.25.2", "scram")])
+def test_pgbouncer_that_cannot_pass_a_stored_secret_through_gets_plaintext(
+        pg, config_dir, fake_pgbouncer, release, form):
+    """pgbouncer 1.25.1 cannot log in to a server anew with a stored SCRAM
+    secret (pgbouncer #1501): when `pgbouncer --version` says 1.25.1, run
+    writes the plaintext and says why; the releases around it get the
+    server's secret.  The fake pgbouncer says which form it was given."""
+    user = f"passthrough_{release.replace('.', '_')}"
+    pg.add_user(user, "pw-passthrough", db=user)
+    d = fake_pgbouncer(
+        f'case "$1" in --version) echo "PgBouncer {release}";;\n'
+        "*) if grep -qF 'SCRAM-SHA-256$' \"$(dirname \"$1\")/userlist.txt\"; then\n"
+        '   echo userlist-form=scram; else echo userlist-form=plaintext; fi;; esac\n')
+    env = base_env(pg, user, "pw-passthrough", user, free_port(), PATH=f"{d}:/usr/bin:/bin")
+    r = entrypoint(["check", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 0, r.stderr
+    assert ("#1501" in r.stdout) == (form == "plaintext"), r.stdout
+    r = entrypoint(["run", "--config-dir", str(config_dir)], env)
+    assert r.returncode == 0, r.stderr
+    assert f"userlist-form={form}" in r.stdout, r.stdout + r.stderr
+    assert ("pgbouncer issue #1501" in r.stderr) == (form == "plaintext"), r.stderr

@@ -335,6 +335,45 @@ def test_render_keeps_plaintext_and_says_so_in_one_line(pg, config_dir):
     assert r.stderr.count("render does not log in to the upstream") == 1
 
 
+def backend_pids(pg, user):
+    return set(pg.sql(f"select pid from pg_stat_activity where usename = '{user}'").split())
+
+
+@pytest.mark.parametrize("how", ["RECONNECT", "server_lifetime", "pg_terminate_backend"])
+def test_learned_secret_logs_in_again_after_the_server_connection_is_replaced(pg, config_dir,
+                                                                             bouncers, how):
+    """The userlist form depends on pgbouncer passing a client's proof
+    through to a server it connects to anew: pgbouncer 1.25.1 broke that once
+    its first server connection was gone (pgbouncer #1501, "password is SCRAM
+    secret but client authentication did not provide SCRAM keys").  The
+    server connection is replaced three ways, then a new client logs in."""
+    user, db = new_user(pg, "pw-reconnect")
+    port = free_port()
+    extra = {"PGBOUNCER_SERVER_LIFETIME": "1"} if how == "server_lifetime" else {}
+    env = base_env(pg, user, "pw-reconnect", db, port, **extra)
+    r = init(config_dir, env)
+    assert r.returncode == 0, r.stderr
+    assert userlist_entries(config_dir)[user] == rolpassword(pg, user)
+    b = bouncers(config_dir, port)
+    first = psql(port, user, "pw-reconnect", db, "select pg_backend_pid()")
+    assert first.returncode == 0, first.stderr + b.log.read_text()
+    old = first.stdout.strip()
+    if how == "RECONNECT":
+        r = psql(port, user, "pw-reconnect", "pgbouncer", "RECONNECT")
+        assert r.returncode == 0, r.stderr
+    elif how == "pg_terminate_backend":
+        pg.sql(f"select pg_terminate_backend({old})")
+    for _ in range(100):  # the old server connection is gone
+        if old not in backend_pids(pg, user):
+            break
+        subprocess.run(["sleep", "0.1"])
+    assert old not in backend_pids(pg, user), b.log.read_text()
+    again = psql(port, user, "pw-reconnect", db, "select pg_backend_pid()")
+    assert again.returncode == 0, again.stderr + b.log.read_text()
+    assert again.stdout.strip() != old
+    assert "did not provide SCRAM keys" not in b.log.read_text()
+
+
 def test_check_says_which_form_run_writes(pg, config_dir):
     user, db = new_user(pg, "pw-check")
     env = base_env(pg, user, "pw-check", db, free_port())

@@ -112,3 +112,51 @@ def test_kill_client_from_a_stats_user_is_refused(pool):
         if victim.poll() is None:
             victim.kill()
             victim.wait()
+
+
+def pins_with(tmp_path, name, version):
+    """scripts/deps.pins with NAME pinned at VERSION instead."""
+    lines = []
+    for line in (ROOT / "scripts/deps.pins").read_text().splitlines():
+        f = line.split()
+        if f and f[0] == name:
+            line = f"{f[0]} {f[1]} {version} {f[3]}"
+        lines.append(line)
+    path = tmp_path / "pins"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_pin_that_does_not_download_stops_the_build_and_older_is_built_only_loudly(tmp_path):
+    """No silent fallback: musl pinned at a version the mirror does not have
+    stops the build with a message naming the pin and the way out; with
+    ALLOW_OLDER_DEPS=1 an older version is built, and the build log, the
+    record that --version and the SBOM read say so."""
+    prefix = tmp_path / "deps"
+    env = dict(os.environ, DEPS_PINS=str(pins_with(tmp_path, "musl", "1.2.99-1")))
+    cmd = [str(ROOT / "scripts/build-deps.sh"), str(prefix), "musl-gcc", "only", "musl"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode != 0, r.stderr
+    assert "musl 1.2.99-1 (pins) did not download" in r.stderr and "ALLOW_OLDER_DEPS=1" in r.stderr
+    assert not (prefix / ".musl.done").exists() and not (prefix / "components").exists()
+    r = subprocess.run(cmd, env=dict(env, ALLOW_OLDER_DEPS="1"), capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "WARNING: ALLOW_OLDER_DEPS=1: building musl" in r.stderr
+    assert "OLDER than the pin 1.2.99-1" in r.stderr
+    record = (prefix / "components.d/musl").read_text()
+    assert "fallback 1.2.99-1" in record
+    about = subprocess.run([str(ROOT / "scripts/deps-about.sh"), str(prefix), "musl"],
+                           capture_output=True, text=True).stdout
+    assert "OLDER than the pin 1.2.99-1" in about, about
+
+
+def test_deps_check_reports_every_pin():
+    r = subprocess.run([str(ROOT / "scripts/deps-check.sh")], capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr
+    rows = [l.split() for l in r.stdout.splitlines()[1:]]
+    pinned = [l.split()[:3] for l in (ROOT / "scripts/deps.pins").read_text().splitlines()
+              if l.strip() and not l.startswith("#")]
+    for name, pkg, version in pinned:
+        assert [name, pkg, version] in [row[:3] for row in rows], (name, r.stdout)

@@ -691,7 +691,7 @@ static void form_row(char **f, int n, int line)
 	static const char *const kinds[] = {"none", "scram",     "different", "unstable",
 					    "md5",  "cleartext", "trust",     "other"};
 	static const char *const forms[] = {"plain", "scram", "md5"};
-	struct form_rules r = {f[0], f[2][0] == '1', f[3][0] == '1'};
+	struct form_rules r = {f[0], f[2][0] == '1', f[3][0] == '1', false};
 	const char *why;
 	size_t k = 0;
 	enum form got;
@@ -705,6 +705,23 @@ static void form_row(char **f, int n, int line)
 	      forms[got], f[4]);
 	if (got == FORM_PLAIN)
 		CHECK(why && *why, "forms.tsv:%d plaintext without a reason", line);
+}
+
+/* pgbouncer 1.25.1 cannot pass a client's proof through with a stored SCRAM
+ * secret to a new server connection: plaintext for it, and only for it */
+static void test_passthrough_release(void)
+{
+	struct form_rules r = {"scram-sha-256", false, false, true};
+	const char *why;
+
+	CHECK(form_passthrough_broken(12501), "1.25.1 is the broken release");
+	CHECK(!form_passthrough_broken(12500) && !form_passthrough_broken(12502) &&
+		      !form_passthrough_broken(12401) && !form_passthrough_broken(0),
+	      "only 1.25.1 is broken");
+	CHECK(form_choose(&r, KIND_SCRAM, &why) == FORM_PLAIN && strstr(why, "#1501"),
+	      "1.25.1 gets the plaintext, and the reason names the pgbouncer issue");
+	r.auth_type = "md5";
+	CHECK(form_choose(&r, KIND_MD5, &why) == FORM_MD5, "md5 pass-the-hash is not affected");
 }
 
 /* request head, then the status http_parse_head answers (0: fine) and the path */
@@ -771,6 +788,7 @@ int main(int argc, char **argv)
 	test_pg_messages();
 	test_scram_wellformed();
 	each_row("forms.tsv", form_row);
+	test_passthrough_release();
 	each_row("http.tsv", http_row);
 	test_reload_parsing();
 	printf("unit: %d passed, %d failed\n", passed, failed);
