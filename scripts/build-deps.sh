@@ -23,6 +23,10 @@ set -euo pipefail
 
 prefix=$(realpath -m "$1")
 cc=$2
+# our make's command-line variables (ARCH=arm64, CFLAGS) reach sub-makes
+# through MAKEFLAGS: the libraries' own makes must not see them (musl has an
+# ARCH of its own)
+unset MAKEFLAGS MFLAGS MAKELEVEL
 # musl-gcc and aarch64-musl-gcc are the drivers of our own musl, built here
 # first (build_musl) with Debian's gcc or its aarch64 cross gcc; they are
 # called by name, from PATH: OpenSSL records the compiler it was built with,

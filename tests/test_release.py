@@ -133,3 +133,36 @@ def test_two_image_builds_from_the_same_commit_give_the_same_digests(tmp_path):
     assert set(first) == {"init index", "init linux/amd64", "init linux/arm64",
                           "pgbouncer index", "pgbouncer linux/amd64", "pgbouncer linux/arm64"}
     assert first == second
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_sbom_names_every_debian_patch_the_build_applied_and_skipped(arch):
+    """Per component, the SBOM's patch list is the whole Debian series of the
+    source tree that was built, less scripts/deps.skip's, which it names as
+    not applied: nothing applied goes unsaid, nothing unsaid is claimed."""
+    deps = ROOT / f"build/deps-musl-{arch}"
+    path = ROOT / f"build/sbom-pgbouncer-{arch}.spdx.json"
+    if not path.exists():
+        subprocess.run([ROOT / "scripts/build-images.sh", VERSION], check=True, cwd=ROOT,
+                       capture_output=True)
+    packages = {p["name"]: p for p in json.loads(path.read_text())["packages"]}
+    skip = {}
+    for line in (ROOT / "scripts/deps.skip").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pkg, patch = line.split()[:2]
+            skip.setdefault(pkg, set()).add(patch)
+    for name in ("musl", "openssl", "libpq", "libevent", "mimalloc", "pgbouncer"):
+        source = packages[name]["sourceInfo"].split()[-2]
+        series = deps / "work" / name / "debian/patches/series"
+        listed = [l.split()[0] for l in series.read_text().splitlines()
+                  if l.strip() and not l.startswith("#")] if series.exists() else []
+        notes = [a["comment"] for a in packages[name].get("annotations", [])]
+        applied = [n[len("Debian patch applied: "):] for n in notes
+                   if n.startswith("Debian patch applied: ")]
+        skipped = {n[len("Debian patch not applied: "):].split()[0] for n in notes
+                   if n.startswith("Debian patch not applied: ")}
+        assert applied == [p for p in listed if p not in skip.get(source, set())], name
+        assert skipped == skip.get(source, set()) & set(listed), name
+    # what the image's pgbouncer was patched for, by name
+    assert any("CVE-2026-6664" in p for p in
+               [a["comment"] for a in packages["pgbouncer"]["annotations"]])
