@@ -260,13 +260,16 @@ openssl_unused=(no-idea no-mdc2 no-rc2 no-rc4 no-rc5 no-md4 no-bf no-cast no-cam
 # musl-dev 1.2.3 has none, and its qsort and iconv carry known CVEs), into
 # PREFIX/musl, with the driver every later build here and the Makefile use:
 # PREFIX/musl/bin/musl-gcc (aarch64-musl-gcc for arm64), which is gcc with
-# musl's specs.  Only for those two; a glibc build has no musl.
+# musl's specs.  Only for those two; a glibc build has no musl.  What ships
+# is linked -static; the shared library and its loader (in PREFIX/musl/lib,
+# not /lib) are there for the programs configure scripts build and run,
+# which the driver links dynamically, as Debian's musl-gcc does.
 build_musl() {
 	[ "$realcc" != "$cc" ] || return 0
 	begin musl || return 0
 	(
 		cd "$work/musl"
-		./configure --prefix="$prefix/musl" --target="$host" --disable-shared \
+		./configure --prefix="$prefix/musl" --syslibdir="$prefix/musl/lib" --target="$host" \
 			--enable-wrapper=gcc CC="$realcc" CROSS_COMPILE="$tool" \
 			CFLAGS="-O2 $archflags $nopath" >/dev/null
 		make -j"$jobs" >/dev/null
@@ -291,7 +294,10 @@ build_openssl() {
 			no-async no-comp no-afalgeng no-legacy no-ssl3 \
 			no-weak-ssl-ciphers "${openssl_unused[@]}" \
 			-isystem../../kernel-headers $sections >/dev/null
-		make -j"$jobs" build_libs >/dev/null
+		# its install-path script prints DEBUG lines on stderr: kept in a log,
+		# shown when the build fails
+		make -j"$jobs" build_libs >"$work/openssl.log" 2>&1 ||
+			{ tail -40 "$work/openssl.log" >&2; exit 1; }
 		mkdir -p "$prefix/lib" "$prefix/include"
 		cp libssl.a libcrypto.a "$prefix/lib/"
 		rm -rf "$prefix/include/openssl"
