@@ -5,12 +5,27 @@
 #
 #   scripts/debian-rootfs.sh TAG
 #
-# The mirror is read from the machine's own apt sources at run time.
+# The mirror is read from the machine's own apt sources at run time, and the
+# image gets the machine's apt sources of this release (bookworm,
+# bookworm-updates, bookworm-security) as debian:bookworm has them: a
+# dependency pinned from the security suite downloads there too.  The image
+# is labelled with a digest of those sources and made anew when they change.
 set -euo pipefail
 tag=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
-docker image inspect "$tag" >/dev/null 2>&1 && exit 0
 codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+# this release's stanzas of the machine's deb822 sources, else its one-line ones
+sources=$(awk -v RS= -v c="$codename" '$0 ~ "(^|\n)Suites:[^\n]*" c { print; print "" }' \
+	/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+format=sources
+if [ -z "$sources" ]; then
+	sources=$(grep -E "^deb [^ ]+ $codename" /etc/apt/sources.list 2>/dev/null || true)
+	format=list
+fi
+[ -n "$sources" ] || { echo "debian-rootfs: no apt sources for $codename on this machine" >&2; exit 1; }
+digest=$(printf '%s\n' "$sources" | sha256sum | cut -c1-16)
+have=$(docker image inspect -f '{{index .Config.Labels "pgbe.apt-sources"}}' "$tag" 2>/dev/null || true)
+[ "$have" = "$digest" ] && exit 0
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
 [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list)
 command -v debootstrap >/dev/null || "$top/scripts/ensure-packages.sh" debootstrap
@@ -21,5 +36,12 @@ if [ ! -f "$root/.done" ]; then
 	debootstrap --variant=minbase "$codename" "$root" "$mirror" >"$top/build/debootstrap.log" 2>&1
 	touch "$root/.done"
 fi
-tar -C "$root" --exclude=./.done -c . | docker import - "$tag" >/dev/null
+rm -f "$root/etc/apt/sources.list" "$root/etc/apt/sources.list.d/"*
+if [ "$format" = sources ]; then
+	printf '%s\n' "$sources" >"$root/etc/apt/sources.list.d/debian.sources"
+else
+	printf '%s\n' "$sources" >"$root/etc/apt/sources.list"
+fi
+tar -C "$root" --exclude=./.done -c . |
+	docker import --change "LABEL pgbe.apt-sources=$digest" - "$tag" >/dev/null
 echo "imported $tag"
