@@ -398,6 +398,21 @@ def inotify_racer(parent, name, swap, stop, ready):
         os.close(fd)
 
 
+def remove_raced(path):
+    """PATH gone, whatever the racer turns it into meanwhile (a directory
+    checked, then a link by the time rmtree opens it)."""
+    for _ in range(100):
+        try:
+            path.unlink() if path.is_symlink() else shutil.rmtree(path)
+        except FileNotFoundError:
+            return
+        except NotADirectoryError:
+            continue
+        if not os.path.lexists(path):
+            return
+    raise AssertionError(f"{path} could not be removed")
+
+
 def test_mkdir_chown_racer_never_gets_a_root_directory_chowned(pg, config_dir, victims):
     """The moment the entrypoint creates the missing config directory, a
     racer (inotify) swaps it for a link to a root-owned directory, while the
@@ -426,10 +441,7 @@ def test_mkdir_chown_racer_never_gets_a_root_directory_chowned(pg, config_dir, v
     codes = {}
     try:
         for _ in range(100):
-            try:
-                new.unlink() if new.is_symlink() else shutil.rmtree(new)
-            except FileNotFoundError:
-                pass
+            remove_raced(new)
             r = render(new, env_for(pg))
             codes[r.returncode] = codes.get(r.returncode, 0) + 1
             assert r.returncode in (0, 73, 78), r.stderr
