@@ -6,6 +6,9 @@
    time minus the 2 s (process start included, so an upper bound).
 2. SIGTERM to exit during a blocked login (black-holed port, half-open TLS,
    unanswered name lookup): from the signal until the process is reaped.
+3. The SCRAM iteration cap (issue 16): a server asking for 2^31-1
+   iterations is refused before any PBKDF2 (time to exit 77); at the cap
+   itself (1,000,000) libpq computes it, and SIGTERM then waits for it.
 Prints medians; asserts nothing (numbers, not tests)."""
 import os
 import pathlib
@@ -75,6 +78,14 @@ def sigterm(prefix, host, port, count):
     return (time.monotonic() - t) * 1000
 
 
+def refused_after(host, port):
+    t = time.monotonic()
+    p = subprocess.Popen([str(BIN), "wait", "--wait-timeout", "30"],
+                         env=env_for(host, port), stderr=subprocess.DEVNULL)
+    reap(p)
+    return (time.monotonic() - t) * 1000
+
+
 def report(what, ms):
     print(f"{what}, {len(ms)} runs: median {statistics.median(ms):.1f} ms, "
           f"max {max(ms):.1f} ms (target <= 100 ms)")
@@ -91,6 +102,14 @@ def main(report=report):
                [sigterm([], hole.host, hole.port, lambda: hole.accepted) for _ in range(RUNS)])
         report("SIGTERM -> exit, TLS handshake blocked (half-open TLS)",
                [sigterm([], half.host, half.port, lambda: half.accepted) for _ in range(RUNS)])
+    huge = fakepg.ScramServer("pw", iterations=2**31 - 1)
+    with fakepg.FakeServer(huge) as srv:
+        report("SCRAM iteration count 2^31-1: wait refused it (77) after",
+               [refused_after(srv.host, srv.port) for _ in range(RUNS)])
+    cap = fakepg.ScramServer("pw", iterations=1_000_000)
+    with fakepg.FakeServer(cap) as srv:
+        report("SIGTERM -> exit, during libpq's PBKDF2 at the cap (1,000,000)",
+               [sigterm([], srv.host, srv.port, lambda: len(cap.received)) for _ in range(RUNS)])
     dns = fakepg.FakeDNS(silent=True)
     ns = own_dns_namespace(work, dns)
     report("deadline overshoot, name server never answers",

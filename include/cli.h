@@ -30,6 +30,7 @@ struct options {
 	const char *host;        /* client-url */
 	bool deep;               /* health --deep */
 	bool userlist_plaintext; /* the password, not the server's secret, in userlist.txt */
+	unsigned upstream_auth;  /* PGBOUNCER_UPSTREAM_AUTH: UPAUTH_* of upauth.h */
 	const char *listen;      /* metrics --listen ADDR:PORT */
 	long drain_delay;        /* drain --delay: seconds of red readiness first */
 	long drain_timeout;      /* drain --timeout: seconds for the transactions */

@@ -20,6 +20,7 @@ struct config {
 	char *client_encoding;
 	char *timezone;
 	char *config_dir;
+	unsigned upstream_auth; /* PGBOUNCER_UPSTREAM_AUTH (upauth.h), from the options */
 };
 
 /* Build and validate.  CONFIG_DIR is where the files go (auth_file default).

@@ -6,15 +6,23 @@
 
 #include <libpq-fe.h>
 
+#include "upauth.h"
+
 enum pgio_result {
 	PGIO_OK,
 	PGIO_FAILED,  /* libpq gave up: PQerrorMessage says why */
 	PGIO_TIMEOUT, /* the deadline passed first */
 	PGIO_STOPPED, /* a stop signal arrived */
+	PGIO_REFUSED, /* the upstream asked for what PGBOUNCER_UPSTREAM_AUTH forbids */
 };
 
 /* Drive the login CONN (from PQconnectStartParams) to its end or DEADLINE. */
 enum pgio_result pgio_login(PGconn *conn, long long deadline);
+
+/* pgio_login for a login to the upstream: G (upauth.h) sees each
+ * authentication request before libpq answers it; PGIO_REFUSED, with
+ * G->why set, when it may not. */
+enum pgio_result pgio_login_guarded(PGconn *conn, long long deadline, struct upauth_guard *g);
 
 /* Send SQL on CONN and collect its results before DEADLINE.  On PGIO_OK *RES
  * is the first result (the caller PQclears it; check PQresultStatus), else

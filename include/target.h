@@ -18,6 +18,7 @@ struct target {
 	int host_slot, addr_slot; /* where "host" and "hostaddr" are in keys */
 	const struct upstream *u;
 	bool userlist_md5;       /* a supplied userlist holds an md5 hash for u->user */
+	unsigned auth;           /* what the server may ask for (upauth.h) */
 	struct buf hosts, addrs; /* this login's libpq host and hostaddr lists */
 	int entries;             /* in each list */
 	int n;

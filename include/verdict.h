@@ -15,6 +15,7 @@ enum attempt_result {
 	ATTEMPT_STOPPED,      /* a signal arrived */
 	ATTEMPT_WRONG_SECRET, /* login fine, but pgbouncer's userlist cannot work: 78 */
 	ATTEMPT_SILENT,       /* no answer before the login's deadline: retry */
+	ATTEMPT_UNSAFE,       /* the server asked for what PGBOUNCER_UPSTREAM_AUTH forbids: 77 */
 };
 
 /* ATTEMPT_RETRY or ATTEMPT_REFUSED for MESSAGE.  A server's answer that is

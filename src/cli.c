@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "settings.h"
+#include "upauth.h"
 #include "version.h"
 
 static const struct {
@@ -146,6 +147,20 @@ static int plaintext_from_env(struct options *o)
 	return EX_OK;
 }
 
+/* PGBOUNCER_UPSTREAM_AUTH: what the upstream may ask the logins for. */
+static int upstream_auth_from_env(struct options *o)
+{
+	const char *v = getenv("PGBOUNCER_UPSTREAM_AUTH");
+
+	o->upstream_auth = UPAUTH_DEFAULT;
+	if (!v || !*v || upauth_parse(v, &o->upstream_auth))
+		return EX_OK;
+	log_error("PGBOUNCER_UPSTREAM_AUTH must be a comma-separated list of scram-sha-256, md5, "
+		  "password, trust, or any, got \"%s\"",
+		  v);
+	return EX_USAGE;
+}
+
 /* An option not given: its environment twin, else DFLT; read only by the
  * command that uses it, so --help works whatever the others hold. */
 static int seconds_option(long *out, const char *env, long dflt, bool used)
@@ -212,7 +227,8 @@ int cli_parse(int argc, char **argv, struct options *o)
 		log_error("client-url needs --host HOST: the name applications use for the pool");
 		return EX_USAGE;
 	}
-	if ((rc = plaintext_from_env(o)) || (rc = wait_timeout_from_env(o)))
+	if ((rc = plaintext_from_env(o)) || (rc = wait_timeout_from_env(o)) ||
+	    (rc = upstream_auth_from_env(o)))
 		return rc;
 	return daytwo_defaults(o);
 }
@@ -260,7 +276,10 @@ void cli_help(void)
 	       "  --timeout SECS        drain: how long running transactions may take\n"
 	       "                        [PGBOUNCER_DRAIN_TIMEOUT] (20)\n"
 	       "  --userlist-plaintext  userlist.txt holds the password itself, not the server's\n"
-	       "                        SCRAM secret learned at login [PGBOUNCER_USERLIST_PLAINTEXT]\n\n"
+	       "                        SCRAM secret learned at login [PGBOUNCER_USERLIST_PLAINTEXT]\n"
+	       "  PGBOUNCER_UPSTREAM_AUTH  what the upstream may ask our logins for, comma\n"
+	       "                        separated: scram-sha-256 (always; the default), md5,\n"
+	       "                        password (in clear), trust, any\n\n"
 	       "Upstream:\n"
 	       "  DATABASE_URL, DATABASE_URLS (several, comma separated), PGBOUNCER_DSN_<N>\n"
 	       "  DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD (the pool is named after DB_NAME)\n"
@@ -281,7 +300,8 @@ void cli_help(void)
 	       "  %d upstream not reachable before the deadline; reload/drain: pgbouncer's\n"
 	       "     admin console does not answer; drain: still busy at --timeout\n"
 	       "  %d operating-system error: out of memory, privileges not dropped\n"
-	       "  %d cannot write the config   %d upstream refused the login\n"
+	       "  %d cannot write the config (or another writer held it past --wait-timeout)\n"
+	       "  %d upstream refused the login, or asked for one PGBOUNCER_UPSTREAM_AUTH forbids\n"
 	       "  %d bad configuration   %d/%d COMMAND not executable / not found\n"
 	       "  %d+N ended by signal N while waiting for the upstream\n",
 	       EX_OK, EX_UNHEALTHY, EX_USAGE, EX_UNAVAILABLE, EX_OSERR, EX_CANTCREAT, EX_NOPERM,

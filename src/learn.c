@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "privs.h"
 #include "scram_proto.h"
+#include "upauth.h"
 #include "wait.h"
 
 #define FIRST_BACKOFF_MS 25
@@ -68,6 +70,33 @@ static int learn_failed(const struct upstream *u, enum learn_status st, struct b
 	return st == LEARN_RETRY ? EX_UNAVAILABLE : EX_NOPERM;
 }
 
+/* May the learning login take what the server asked for?  It sends no
+ * password for md5 or the cleartext request, but a server that did not
+ * ask for SCRAM now is not the one the wait logged in to. */
+static int allowed(const struct config *c, const struct upstream *u, enum learn_status st)
+{
+	static const struct {
+		enum learn_status st;
+		unsigned bit;
+		const char *what, *word;
+	} methods[] = {{LEARN_MD5, UPAUTH_MD5, "md5", "md5"},
+		       {LEARN_CLEARTEXT, UPAUTH_PASSWORD, "the password in clear", "password"},
+		       {LEARN_TRUST, UPAUTH_TRUST, "no password at all (trust)", "trust"},
+		       {LEARN_OTHER, UPAUTH_ANY, "another method", "any"}};
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (methods[i].st != st || (c->upstream_auth & methods[i].bit) == methods[i].bit)
+			continue;
+		log_error(
+			"upstream %s:%s: not logging in as \"%s\": the server asked for %s, which "
+			"PGBOUNCER_UPSTREAM_AUTH does not allow (it is scram-sha-256 unless set; "
+			"add %s to allow it, with TLS verified by server_tls_sslmode=verify-full)",
+			u->host, u->port, u->user, methods[i].what, methods[i].word);
+		return EX_NOPERM;
+	}
+	return EX_OK;
+}
+
 /* A second exchange must give the same secret: a pooler in front of the
  * server that keeps the plaintext (pgbouncer itself) answers every login
  * with a new salt, and a client proof for one salt fails at the next. */
@@ -90,7 +119,7 @@ static int learn_one(const struct config *c, size_t i, long long deadline, struc
 		snprintf(out->secret[i], sizeof(out->secret[i]), "%s", buf_str(&secret));
 	if (st == LEARN_RETRY || st == LEARN_REFUSED || st == LEARN_STOPPED)
 		rc = learn_failed(u, st, &why);
-	else
+	else if (!(rc = allowed(c, u, st)))
 		log_info("upstream %s@%s:%s/%s asks for %s%s", u->user, u->host, u->port, u->dbname,
 			 st == LEARN_SCRAM ? "SCRAM-SHA-256: learned its secret"
 					   : learn_status_name(st),
@@ -129,21 +158,59 @@ bool learned_valid(const struct learned *l)
 	return true;
 }
 
-/* ---- as root: the network part in an unprivileged child -------------------- */
+/* ---- the network part in a child ----------------------------------------------
+ *
+ * As root, the child drops to the run user first: root parses no network
+ * input.  And in every case the child can be stopped: libpq computes the
+ * SCRAM PBKDF2 inside PQconnectPoll, where neither the deadline nor a
+ * signal reaches it (up to SCRAM_MAX_ITERATIONS, half a second here), so
+ * the parent ends a child that outlives a stop by STOP_GRACE_MS, or the
+ * deadline by DEADLINE_GRACE_MS (longer: at the deadline the child says
+ * why it gives up, and that line must not be cut on a busy machine). */
 
-static bool read_record(int fd, pid_t child, struct learned *out)
+#define STOP_GRACE_MS 50
+#define DEADLINE_GRACE_MS 300
+
+/* Milliseconds until LIMIT, at most a poll slice. */
+static int slice_until(long long limit)
 {
+	long long left = limit - now_ms();
+
+	return left <= 0 ? 0 : left > 100 ? 100 : (int)left;
+}
+
+/* The child's record from FD, until it closes FD.  A stop signal is passed
+ * on to the child; a child still running a grace after that, or after
+ * DEADLINE, is killed (*KILLED: by the deadline, or the signal's number). */
+static bool read_record(int fd, pid_t child, long long deadline, struct learned *out, int *killed)
+{
+	long long limit = deadline + DEADLINE_GRACE_MS;
 	size_t got = 0;
+	int stop = 0;
 	struct learned rec;
 
+	*killed = 0;
 	while (got < sizeof(rec)) {
-		ssize_t n = read(fd, (char *)&rec + got, sizeof(rec) - got);
-		if (n > 0)
-			got += (size_t)n;
-		else if (n == 0 || errno != EINTR)
+		struct pollfd pfd = {fd, POLLIN, 0};
+		int n;
+		if (wait_stop_signal && !stop) {
+			stop = wait_stop_signal;
+			kill(child, stop); /* PID 1 got it; the child did not */
+			limit = deadline_min(limit, now_ms() + STOP_GRACE_MS);
+		}
+		if (now_ms() >= limit) {
+			kill(child, SIGKILL);
+			*killed = stop ? stop : -1;
 			break;
-		else if (wait_stop_signal)
-			kill(child, wait_stop_signal); /* PID 1 got it; the child did not */
+		}
+		n = poll(&pfd, 1, slice_until(limit));
+		if (n <= 0)
+			continue; /* a slice passed, or a signal: both looked at above */
+		ssize_t r = read(fd, (char *)&rec + got, sizeof(rec) - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r == 0 || errno != EINTR)
+			break;
 	}
 	if (got == sizeof(rec) && learned_valid(&rec)) {
 		memcpy(out, &rec, sizeof(rec));
@@ -190,7 +257,7 @@ static int learn_as_child(const struct config *c, const bool *md5, long long sta
 			  long long deadline, bool learn, const struct runas *ra,
 			  struct learned *out)
 {
-	int fds[2], rc;
+	int fds[2], rc, killed;
 	bool ok;
 	pid_t pid;
 
@@ -204,10 +271,21 @@ static int learn_as_child(const struct config *c, const bool *md5, long long sta
 	}
 	close(fds[1]);
 	wait_install_signals();
-	ok = read_record(fds[0], pid, out);
+	ok = read_record(fds[0], pid, deadline, out, &killed);
 	close(fds[0]);
 	rc = child_status(pid);
 	wait_restore_signals();
+	if (killed > 0) {
+		log_info("received signal %d during a login (computing its SCRAM proof); stopping",
+			 killed);
+		return EX_SIGNAL_BASE + killed;
+	}
+	if (killed < 0) {
+		log_error("the login to the upstream was still computing its SCRAM proof at the "
+			  "deadline (%.0f s, --wait-timeout / PGBOUNCER_WAIT_TIMEOUT)",
+			  (now_ms() - start) / 1000.0);
+		return EX_UNAVAILABLE;
+	}
 	if (rc == 0 && !ok) {
 		log_error("the login as the run user sent back no valid result");
 		return EX_OSERR;
@@ -233,8 +311,5 @@ int learn_phase(const struct config *c, const bool *md5, long timeout, bool lear
 			log_info("no upstream in the environment: not waiting");
 		return 0;
 	}
-	/* root parses no network input: the child drops first */
-	if (ra->set)
-		return learn_as_child(c, md5, start, deadline, learn, ra, out);
-	return wait_and_learn(c, md5, start, deadline, learn, out);
+	return learn_as_child(c, md5, start, deadline, learn, ra, out);
 }

@@ -13,6 +13,8 @@
 #include "about.h"
 #include "cli.h"
 #include "config.h"
+#include "deadline.h"
+#include "dirlock.h"
 #include "drain.h"
 #include "env.h"
 #include "exitcodes.h"
@@ -80,9 +82,22 @@ static int hand_off(const struct options *o, struct state *s)
 	return launch_exec(command_of(o), env);
 }
 
+/* A writer waits for another this long at most when it has no wait of its
+ * own (--wait-timeout 0). */
+#define LOCK_WAIT_S 10
+
+/* Does CMD change the config directory (and so take its lock)? */
+static bool locks_dir(enum command cmd)
+{
+	return writes_files(cmd) && cmd != CMD_CHECK;
+}
+
+static int act(const struct options *o, struct state *s, int *lock);
+
 static int run_command(const struct options *o, struct state *s)
 {
-	int rc;
+	long wait_s = o->wait_timeout > 0 ? o->wait_timeout : LOCK_WAIT_S;
+	int lock = -1, rc;
 
 	if ((rc = runas_resolve(o->user, &s->runas)))
 		return rc;
@@ -90,6 +105,22 @@ static int run_command(const struct options *o, struct state *s)
 	safefile_guard(&s->runas);
 	if (o->cmd == CMD_DRAIN)
 		return drain_run(o, &s->runas);
+	/* one writer at a time, from the first read of the directory to
+	 * pgbouncer's RELOAD: dirlock.h */
+	if (locks_dir(o->cmd) &&
+	    (rc = dirlock_take(o->config_dir, now_ms() + wait_s * 1000LL, &lock)))
+		return rc;
+	rc = act(o, s, &lock);
+	dirlock_release(lock);
+	return rc;
+}
+
+/* The command itself, with the directory's lock (-1 when it takes none),
+ * which it lets go of once the files are in place. */
+static int act(const struct options *o, struct state *s, int *lock)
+{
+	int rc;
+
 	if ((rc = load_model(o, s)))
 		return rc;
 	if (o->cmd == CMD_RELOAD)
@@ -115,6 +146,8 @@ static int run_command(const struct options *o, struct state *s)
 		if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)))
 			return rc;
 		drain_clear(o->config_dir); /* a new start is not draining */
+		dirlock_release(*lock);     /* the files are in place: the next writer may go */
+		*lock = -1;
 		if (o->cmd == CMD_RENDER)
 			return rc;
 	}

@@ -155,12 +155,16 @@ static int make_gen(int dfd, const struct file_out *f, const char *const name[2]
 static void remove_gen(int dfd, const char *gen, const struct runas *owner)
 {
 	uid_t ours = owner && owner->set ? owner->uid : geteuid();
+	char cur[NAME_MAX + 1];
 	struct stat st;
 	int gfd;
 	DIR *d;
 	struct dirent *e;
 
-	if (!is_gen_name(gen))
+	/* never the one both names show now, whoever made it: a writer that
+	 * did not take the directory's lock (dirlock.h) may have switched to
+	 * it since this one looked */
+	if (!is_gen_name(gen) || (current_gen(dfd, cur) && !strcmp(cur, gen)))
 		return;
 	gfd = openat(dfd, gen, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (gfd >= 0 && (fstat(gfd, &st) != 0 || st.st_uid != ours)) {

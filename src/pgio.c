@@ -1,6 +1,11 @@
 #include "pgio.h"
 
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "deadline.h"
 
@@ -21,6 +26,85 @@ enum pgio_result pgio_login(PGconn *conn, long long deadline)
 			return PGIO_STOPPED;
 		if (r == DEADLINE_PASSED)
 			return PGIO_TIMEOUT;
+		st = PQconnectPoll(conn);
+	}
+	return st == PGRES_POLLING_OK ? PGIO_OK : PGIO_FAILED;
+}
+
+/* between two looks at a message that has not all come yet */
+#define MORE_MS 5
+
+/* What has arrived on CONN's connection and libpq has not read, into P
+ * (at most CAP bytes): its length, 0 when nothing yet, -1 at the end of
+ * the connection (libpq then reports it). */
+static ssize_t peek(PGconn *conn, unsigned char *p, size_t cap)
+{
+	SSL *ssl = PQsslInUse(conn) ? PQsslStruct(conn, "OpenSSL") : NULL;
+	ssize_t n;
+
+	if (ssl) {
+		/* decrypted, left for libpq's SSL_read: one record at most */
+		n = SSL_peek(ssl, p, (int)cap);
+		if (n > 0)
+			return n;
+		int e = SSL_get_error(ssl, (int)n);
+		ERR_clear_error();
+		return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? 0 : -1;
+	}
+	n = recv(PQsocket(conn), p, cap, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	return n > 0 ? n : -1;
+}
+
+/* May libpq go on reading CONN?  Only a login's authentication requests are
+ * looked at: PQconnectPoll reads once per call and answers every request in
+ * what it read, so each batch is checked whole before it reads it. */
+static enum upauth_verdict guard(PGconn *conn, struct upauth_guard *g)
+{
+	unsigned char p[16384];
+	struct stat st;
+	ssize_t n;
+
+	if (PQstatus(conn) != CONNECTION_AWAITING_RESPONSE)
+		return UPAUTH_GO;
+	/* a new socket: libpq went on to the next host or sslmode try */
+	if (fstat(PQsocket(conn), &st) == 0 && st.st_ino != g->sock) {
+		upauth_guard_init(g, g->allow);
+		g->sock = st.st_ino;
+	}
+	n = peek(conn, p, sizeof(p));
+	if (n < 0)
+		return UPAUTH_GO;
+	return n == 0 ? UPAUTH_MORE : upauth_check(g, p, (size_t)n, n == (ssize_t)sizeof(p));
+}
+
+enum pgio_result pgio_login_guarded(PGconn *conn, long long deadline, struct upauth_guard *g)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	if (!conn || PQstatus(conn) == CONNECTION_BAD)
+		return PGIO_FAILED;
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		struct pollfd pfd = {PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+				     0};
+		enum deadline_result r = deadline_poll(&pfd, 1, deadline);
+		enum upauth_verdict v = UPAUTH_GO;
+		if (r == DEADLINE_STOPPED)
+			return PGIO_STOPPED;
+		if (r == DEADLINE_PASSED)
+			return PGIO_TIMEOUT;
+		if (st == PGRES_POLLING_READING && (v = guard(conn, g)) == UPAUTH_MORE) {
+			/* a message in pieces (rare: servers send each whole): what
+			 * came is still readable, so the poll would not wait for the
+			 * rest; a short sleep does */
+			if (deadline_sleep(deadline_min(now_ms() + MORE_MS, deadline)) ==
+			    DEADLINE_STOPPED)
+				return PGIO_STOPPED;
+			continue;
+		}
+		if (v == UPAUTH_REFUSE)
+			return PGIO_REFUSED;
 		st = PQconnectPoll(conn);
 	}
 	return st == PGRES_POLLING_OK ? PGIO_OK : PGIO_FAILED;

@@ -42,7 +42,9 @@ int load_model(const struct options *o, struct state *s)
 	plan_probe(&s->plan, o->config_dir);
 	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini
 					     : o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
-	return config_build(&s->cfg, &s->env, o->config_dir, need_upstream);
+	rc = config_build(&s->cfg, &s->env, o->config_dir, need_upstream);
+	s->cfg.upstream_auth = o->upstream_auth;
+	return rc;
 }
 
 /* The pgbouncer the files are for: the one `run` will exec, or (reload)
@@ -79,18 +81,12 @@ int validate(const struct options *o, struct state *s)
 
 int wait_phase(const struct options *o, const struct state *s)
 {
-	/* one deadline, from here: the address check's lookup counts too */
-	long long start = now_ms(), deadline = start + o->wait_timeout * 1000LL;
-	int rc;
+	struct runas none = {.set = false}; /* dropped already */
+	struct learned waited;
 
-	wait_install_signals();
-	rc = wait_check_not_self(&s->cfg, deadline);
-	if (!rc && o->wait_timeout > 0 && s->cfg.nup > 0)
-		rc = wait_upstreams(&s->cfg, s->plan.userlist_md5, start, deadline);
-	else if (!rc && s->cfg.nup == 0)
-		log_info("no upstream in the environment: not waiting");
-	wait_restore_signals();
-	return rc;
+	/* the login phase without the learning: in a child that the deadline
+	 * and a stop end even inside libpq's PBKDF2 (learn.h) */
+	return learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout, false, &none, &waited);
 }
 
 int login_phase(const struct options *o, struct state *s)

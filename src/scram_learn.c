@@ -91,6 +91,12 @@ static enum learn_status on_auth(struct exchange *x, const struct pgmsg *m, bool
 	memcpy(&code, m->body, 4);
 	switch (ntohl(code)) {
 	case 0: /* AuthenticationOk: wait for ReadyForQuery */
+		if (x->s.client_nonce[0] && !x->verified) {
+			/* SCRAM began and the server skipped its signature */
+			buf_printf(x->c->why, "the server ended the SCRAM exchange without its "
+					      "signature: it did not prove it knows the password");
+			return LEARN_REFUSED;
+		}
 		*done = !x->verified;
 		return x->verified ? LEARN_SCRAM : LEARN_TRUST;
 	case 3:

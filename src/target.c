@@ -14,6 +14,7 @@ void target_init(struct target *t, const struct config *c, const struct upstream
 
 	memset(t, 0, sizeof(*t));
 	t->u = u;
+	t->auth = c->upstream_auth;
 	buf_init(&t->hosts);
 	buf_init(&t->addrs);
 #define KV(k, v)                    \

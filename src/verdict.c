@@ -68,6 +68,14 @@ static const struct {
 	 "sslmode=verify-ca/verify-full need SERVER_TLS_CA_FILE (a CA bundle file)"},
 	{"42501", "permission denied for database", NULL,
 	 "grant CONNECT on the database to the user"},
+	/* libpq's own checks of the server's SCRAM messages: nothing that
+	 * waiting cures */
+	{NULL, "server signature", NULL,
+	 "the server did not prove it knows the password: check that DB_HOST leads to your "
+	 "database and nothing in between (server_tls_sslmode=verify-full proves it)"},
+	{NULL, "SCRAM", NULL,
+	 "the server did not prove it knows the password: check that DB_HOST leads to your "
+	 "database and nothing in between (server_tls_sslmode=verify-full proves it)"},
 	{NULL, "ssl error", NULL,
 	 "the TLS handshake failed: check sslmode and the server's certificate"},
 };

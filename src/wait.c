@@ -104,6 +104,7 @@ static enum attempt_result attempt(struct target *t, long long deadline, struct 
 				   const char **hint)
 {
 	long long began = now_ms();
+	struct upauth_guard g;
 	enum attempt_result r;
 	enum pgio_result io;
 	PGconn *conn;
@@ -118,8 +119,12 @@ static enum attempt_result attempt(struct target *t, long long deadline, struct 
 	 * server's lc_messages */
 	if (conn)
 		PQsetErrorVerbosity(conn, PQERRORS_VERBOSE);
-	io = pgio_login(conn, deadline);
-	if (io == PGIO_OK)
+	upauth_guard_init(&g, t->auth);
+	io = pgio_login_guarded(conn, deadline, &g);
+	if (io == PGIO_REFUSED) {
+		buf_puts(why, g.why);
+		r = ATTEMPT_UNSAFE;
+	} else if (io == PGIO_OK)
 		r = after_login(conn, t, deadline, why, hint);
 	else
 		r = login_failed(conn, io, began, t, why, hint);
@@ -222,6 +227,11 @@ static int settle(struct waiting *w, enum attempt_result r, const char *hint)
 	if (r == ATTEMPT_WRONG_SECRET) {
 		log_error("%s; %s", buf_str(&w->why), hint);
 		return EX_CONFIG;
+	}
+	if (r == ATTEMPT_UNSAFE) {
+		log_error("upstream %s:%s: not logging in as \"%s\": %s", u->host, u->port, u->user,
+			  buf_str(&w->why));
+		return EX_NOPERM;
 	}
 	if (r == ATTEMPT_REFUSED) {
 		log_error("upstream %s:%s refused user \"%s\" on database \"%s\": %s; %s", u->host,

@@ -308,6 +308,10 @@ def base_env(pg, user, password, db, port, **extra):
     env = {"DB_HOST": pg.host, "DB_PORT": str(pg.port), "DB_NAME": db, "DB_USER": user,
            "DB_PASSWORD": password, "LISTEN_ADDR": "127.0.0.1", "LISTEN_PORT": str(port),
            "PGBOUNCER_UNIX_SOCKET_DIR": "", "PGBOUNCER_RUN_USER": run_user_spec()}
+    # a server that stores md5 hashes asks for md5: the user opts in to it
+    # (tests/test_upstream_auth.py checks the refusal without)
+    if getattr(pg, "encryption", None) == "md5":
+        env["PGBOUNCER_UPSTREAM_AUTH"] = "md5"
     env.update(extra)
     return env
 

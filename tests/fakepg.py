@@ -46,6 +46,114 @@ def startup(conn, ssl_answer=b"N"):
     return p
 
 
+def auth(code, body=b""):
+    """An authentication request."""
+    return b"R" + struct.pack("!II", 8 + len(body), code) + body
+
+
+def read_message(conn):
+    """One message the client sends after the startup: (type, body) or None."""
+    head = _read(conn, 5)
+    if not head:
+        return None
+    (length,) = struct.unpack("!I", head[1:])
+    return head[:1], _read(conn, length - 4)
+
+
+READY = b"Z\0\0\0\x05I"
+
+
+class ScramServer:
+    """The server side of SCRAM-SHA-256 for one password, with the ways a
+    server (or something in between) can cheat.  Records what each client
+    sent (RECEIVED: a list of bodies) and how far each login got."""
+
+    def __init__(self, password, iterations=4096, cheat=None, then=None):
+        self.password = password.encode()
+        self.iterations = iterations
+        self.cheat = cheat  # None, "no-signature", "bad-signature", "bad-nonce"
+        self.then = then    # a behaviour for the second and later connections
+        self.received = []
+        self.logins = 0
+
+    def __call__(self, conn, stop):
+        import base64, hashlib, hmac
+        self.logins += 1
+        if self.then and self.logins > 1:
+            return self.then(conn, stop)
+        if not startup(conn):
+            return
+        conn.sendall(auth(10, b"SCRAM-SHA-256\0\0"))
+        m = read_message(conn)
+        if not m:
+            return
+        self.received.append(m[1])
+        # SASLInitialResponse: mechanism, int32 length, client-first
+        mech_end = m[1].index(b"\0")
+        first = m[1][mech_end + 5:].decode()
+        bare = first.split(",", 2)[2]
+        cnonce = dict(a.split("=", 1) for a in bare.split(","))["r"]
+        nonce = ("x" + cnonce) if self.cheat == "bad-nonce" else cnonce + "srv"
+        salt = b"0123456789abcdef"
+        server_first = f"r={nonce},s={base64.b64encode(salt).decode()},i={self.iterations}"
+        conn.sendall(auth(11, server_first.encode()))
+        m = read_message(conn)
+        if not m:
+            return
+        self.received.append(m[1])
+        final = m[1].decode()
+        without_proof = final[:final.index(",p=")]
+        salted = hashlib.pbkdf2_hmac("sha256", self.password, salt, self.iterations)
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        message = f"{bare},{server_first},{without_proof}".encode()
+        sig = hmac.new(server_key, message, hashlib.sha256).digest()
+        if self.cheat == "bad-signature":
+            sig = bytes(32)
+        if self.cheat != "no-signature":
+            conn.sendall(auth(12, b"v=" + base64.b64encode(sig)))
+        conn.sendall(auth(0) + READY)
+        stop.wait(5)
+
+
+def asks_in_clear(received):
+    """Asks for the password in clear and keeps whatever comes in RECEIVED."""
+    def behave(conn, stop):
+        if startup(conn):
+            conn.sendall(auth(3))
+            conn.settimeout(2)
+            try:
+                m = read_message(conn)
+                if m:
+                    received.append(m[1])
+            except OSError:
+                pass
+            conn.sendall(error_response("28P01", "password authentication failed"))
+    return behave
+
+
+def asks_md5(received):
+    """Asks for md5 and keeps whatever comes in RECEIVED."""
+    def behave(conn, stop):
+        if startup(conn):
+            conn.sendall(auth(5, b"salt"))
+            conn.settimeout(2)
+            try:
+                m = read_message(conn)
+                if m:
+                    received.append(m[1])
+            except OSError:
+                pass
+            conn.sendall(error_response("28P01", "password authentication failed"))
+    return behave
+
+
+def lets_in(conn, stop):
+    """trust: in without a password."""
+    if startup(conn):
+        conn.sendall(auth(0) + READY)
+        stop.wait(5)
+
+
 # ---- behaviours: each gets the accepted socket and a stop event -----------
 
 def black_hole(conn, stop):
@@ -61,9 +169,9 @@ def half_open_tls(conn, stop):
 
 
 def auth_then_silent(conn, stop):
-    """Asks for a password, then never answers the password."""
+    """Asks for SCRAM, then never answers the client's first message."""
     if startup(conn):
-        conn.sendall(b"R" + struct.pack("!II", 8, 3))
+        conn.sendall(auth(10, b"SCRAM-SHA-256\0\0"))
     stop.wait()
 
 

@@ -83,7 +83,7 @@ def test_login_ok_but_query_never_answered_ends_69_at_the_deadline(config_dir):
     md5 = "md5" + hashlib.md5(b"pw-appapp").hexdigest()
     (config_dir / "userlist.txt").write_text(f'"app" "{md5}"\n')
     with fakepg.FakeServer(login_then_silent) as srv:
-        env = upstream_env(srv.host, srv.port)
+        env = upstream_env(srv.host, srv.port, PGBOUNCER_UPSTREAM_AUTH="trust")
         t = time.monotonic()
         r = entrypoint(["init", "--config-dir", str(config_dir), "--wait-timeout", "3"], env,
                        timeout=40)

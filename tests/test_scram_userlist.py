@@ -610,7 +610,12 @@ def pg_method(request, workdir):
 def test_server_asking_for_cleartext_or_nothing_gets_plaintext(pg_method, config_dir, bouncers):
     user, db = new_user(pg_method, "pw-method")
     port = free_port()
-    r = init(config_dir, base_env(pg_method, user, "pw-method", db, port))
+    # a server that asks for these is allowed only when the user says so
+    refused = init(config_dir, base_env(pg_method, user, "pw-method", db, port))
+    assert refused.returncode == 77 and "PGBOUNCER_UPSTREAM_AUTH" in refused.stderr, \
+        refused.stderr
+    r = init(config_dir, base_env(pg_method, user, "pw-method", db, port,
+                                  PGBOUNCER_UPSTREAM_AUTH=pg_method.method))
     assert r.returncode == 0, r.stderr
     assert userlist_entries(config_dir)[user] == "pw-method"
     want = "cleartext password" if pg_method.method == "password" else "asks for no password"

@@ -1,8 +1,10 @@
 /* C unit tests for the pure parts: quoting, secrets, URLs, settings,
  * environment mapping, templates.  Cases live in data files (tests/data) so
  * adding one needs no code.  Closing line: "N passed, N failed". */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@
 #include "settings.h"
 #include "template.h"
 #include "unknown.h"
+#include "upauth.h"
 #include "url.h"
 #include "userlist_form.h"
 #include "vars.h"
@@ -768,6 +771,123 @@ static void test_reload_parsing(void)
 	CHECK(console_version_number("PgBouncer x") == 0, "version garbage");
 }
 
+/* ---- PGBOUNCER_UPSTREAM_AUTH and the guard of libpq's login ---------------- */
+
+/* An authentication request: 'R', length, CODE, then BODY (LEN bytes). */
+static size_t auth_msg(unsigned char *out, unsigned code, const char *body, size_t len)
+{
+	uint32_t n = htonl((uint32_t)(8 + len)), c = htonl(code);
+
+	out[0] = 'R';
+	memcpy(out + 1, &n, 4);
+	memcpy(out + 5, &c, 4);
+	memcpy(out + 9, body, len);
+	return 9 + len;
+}
+
+/* The verdict for one request after START (a sequence of codes already
+ * gone through), with ALLOW. */
+static enum upauth_verdict guard_after(unsigned allow, const unsigned *start, size_t nstart,
+				       unsigned code, const char *body, size_t len)
+{
+	static const char scram[] = "SCRAM-SHA-256\0";
+	static const char first[] = "r=abcdef,s=QSXCR+Q6sek8bf92,i=4096";
+	struct upauth_guard g;
+	unsigned char m[1200];
+
+	upauth_guard_init(&g, allow);
+	for (size_t i = 0; i < nstart; i++) {
+		const char *b = start[i] == 10 ? scram : start[i] == 11 ? first : "";
+		size_t l = start[i] == 10 ? sizeof(scram) : strlen(b);
+		if (upauth_check(&g, m, auth_msg(m, start[i], b, l), false) != UPAUTH_GO)
+			return UPAUTH_MORE; /* the start itself was refused: never expected */
+	}
+	return upauth_check(&g, m, auth_msg(m, code, body, len), false);
+}
+
+static void test_upauth(void)
+{
+	static const char scram[] = "SCRAM-SHA-256\0";
+	static const unsigned sasl[] = {10}, cont[] = {10, 11}, fin[] = {10, 11, 12};
+	unsigned a;
+	struct upauth_guard g;
+	unsigned char m[64], two[128];
+	size_t n;
+
+	CHECK(upauth_parse("scram-sha-256", &a) && a == UPAUTH_SCRAM, "parse default");
+	CHECK(upauth_parse("md5,password", &a) &&
+		      a == (UPAUTH_SCRAM | UPAUTH_MD5 | UPAUTH_PASSWORD),
+	      "parse list");
+	CHECK(upauth_parse("any", &a) && a == UPAUTH_ANY, "parse any");
+	CHECK(!upauth_parse("md5,", &a) && !upauth_parse("MD5", &a) && !upauth_parse(" md5", &a) &&
+		      !upauth_parse("md5,,trust", &a) && !upauth_parse(",", &a),
+	      "parse accepted a bad list");
+	/* the default refuses all but SCRAM, and SCRAM only whole */
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 3, "", 0) == UPAUTH_REFUSE,
+	      "cleartext let through");
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 5, "salt", 4) == UPAUTH_REFUSE, "md5 let through");
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 0, "", 0) == UPAUTH_REFUSE, "trust let through");
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 7, "", 0) == UPAUTH_REFUSE, "GSS let through");
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 10, scram, sizeof(scram)) == UPAUTH_GO,
+	      "SCRAM refused");
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 10, "PLAIN\0", 7) == UPAUTH_REFUSE,
+	      "a SASL offer without SCRAM let through");
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 0, "", 0) == UPAUTH_REFUSE,
+	      "Ok before the server-first message let through");
+	CHECK(guard_after(UPAUTH_SCRAM, cont, 2, 0, "", 0) == UPAUTH_REFUSE,
+	      "Ok without the server's signature let through");
+	CHECK(guard_after(UPAUTH_SCRAM, fin, 3, 0, "", 0) == UPAUTH_GO, "a whole SCRAM refused");
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 3, "", 0) == UPAUTH_REFUSE,
+	      "cleartext after SASL let through");
+	/* the iteration count is looked at before libpq computes it */
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==,i=1000000", 25) == UPAUTH_GO,
+	      "the cap itself refused");
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==,i=1000001", 25) ==
+		      UPAUTH_REFUSE,
+	      "over the cap let through");
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==,i=2147483647", 28) ==
+		      UPAUTH_REFUSE,
+	      "2^31-1 let through");
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==,i=99999999999999999999999",
+			  41) == UPAUTH_REFUSE,
+	      "an overflowing count let through");
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==", 15) == UPAUTH_REFUSE,
+	      "no count let through");
+	/* opted in */
+	CHECK(guard_after(UPAUTH_SCRAM | UPAUTH_PASSWORD, NULL, 0, 3, "", 0) == UPAUTH_GO,
+	      "password opted in, refused");
+	CHECK(guard_after(UPAUTH_SCRAM | UPAUTH_MD5, NULL, 0, 3, "", 0) == UPAUTH_REFUSE,
+	      "md5 allowed cleartext");
+	CHECK(guard_after(UPAUTH_SCRAM | UPAUTH_TRUST, NULL, 0, 0, "", 0) == UPAUTH_GO,
+	      "trust opted in, refused");
+	CHECK(guard_after(UPAUTH_ANY, cont, 2, 0, "", 0) == UPAUTH_GO,
+	      "any refused a missing signature");
+	/* a message in pieces waits; two requests at once are refused */
+	upauth_guard_init(&g, UPAUTH_SCRAM);
+	n = auth_msg(m, 10, scram, sizeof(scram));
+	CHECK(upauth_check(&g, m, 4, false) == UPAUTH_MORE, "a partial header let through");
+	CHECK(upauth_check(&g, m, n - 1, false) == UPAUTH_MORE, "a partial message let through");
+	upauth_guard_init(&g, UPAUTH_SCRAM | UPAUTH_PASSWORD);
+	n = auth_msg(two, 10, scram, sizeof(scram));
+	n += auth_msg(two + n, 3, "", 0);
+	CHECK(upauth_check(&g, two, n, false) == UPAUTH_REFUSE, "two requests at once let through");
+	/* what PostgreSQL sends after the proof: SASLFinal and Ok at once */
+	upauth_guard_init(&g, UPAUTH_SCRAM);
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 10, scram, sizeof(scram)) == UPAUTH_GO, "sasl");
+	n = auth_msg(m, 10, scram, sizeof(scram));
+	CHECK(upauth_check(&g, m, n, false) == UPAUTH_GO, "SASL refused");
+	n = auth_msg(m, 11, "r=ab,s=c2FsdA==,i=4096", 22);
+	CHECK(upauth_check(&g, m, n, false) == UPAUTH_GO, "server-first refused");
+	n = auth_msg(two, 12, "v=c2lnbmF0dXJl", 14);
+	n += auth_msg(two + n, 0, "", 0);
+	CHECK(upauth_check(&g, two, n, false) == UPAUTH_GO, "SASLFinal with Ok refused");
+	/* after Ok, the rest is not the guard's */
+	upauth_guard_init(&g, UPAUTH_SCRAM | UPAUTH_TRUST);
+	n = auth_msg(two, 0, "", 0);
+	memcpy(two + n, "S\0\0\0\x20", 5);
+	CHECK(upauth_check(&g, two, n + 5, false) == UPAUTH_GO, "a partial ParameterStatus held");
+}
+
 int main(int argc, char **argv)
 {
 	datadir = argc > 1 ? argv[1] : "tests/data";
@@ -791,6 +911,7 @@ int main(int argc, char **argv)
 	test_passthrough_release();
 	each_row("http.tsv", http_row);
 	test_reload_parsing();
+	test_upauth();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
