@@ -16,6 +16,8 @@ enum command {
 	CMD_RELOAD,
 	CMD_WATCH,
 	CMD_DRAIN,
+	CMD_SHOW,    /* show WHAT: SHOW on the admin console */
+	CMD_CONSOLE, /* console -c SQL */
 	CMD_HELP,
 	CMD_VERSION,
 	CMD_SETTINGS_DOC, /* hidden: the README settings table */
@@ -35,6 +37,9 @@ struct options {
 	long drain_delay;        /* drain --delay: seconds of red readiness first */
 	long drain_timeout;      /* drain --timeout: seconds for the transactions */
 	long watch_interval;     /* watch --interval: seconds between polls */
+	const char *show;        /* show WHAT */
+	const char *sql;         /* console -c SQL */
+	bool json;               /* show/console --json */
 	char **command;          /* after --, NULL for the default */
 };
 

@@ -28,8 +28,9 @@ bool upauth_parse(const char *v, unsigned *out);
 struct upauth_guard {
 	unsigned allow;
 	int stage;
-	unsigned long sock; /* the socket's inode: libpq's next host or sslmode try is a new login */
-	char why[256];      /* set when refused */
+	unsigned long
+		sock;  /* the socket's inode: libpq's next host or sslmode try is a new login */
+	char why[256]; /* set when refused */
 };
 
 void upauth_guard_init(struct upauth_guard *g, unsigned allow);

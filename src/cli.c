@@ -9,6 +9,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "settings.h"
+#include "show.h"
 #include "upauth.h"
 #include "version.h"
 
@@ -29,6 +30,8 @@ static const struct {
 	{"reload", CMD_RELOAD},
 	{"watch", CMD_WATCH},
 	{"drain", CMD_DRAIN},
+	{"show", CMD_SHOW},
+	{"console", CMD_CONSOLE},
 };
 
 static int parse_timeout(const char *v, const char *from, long *out)
@@ -89,6 +92,13 @@ static int parse_option(int argc, char **argv, int *i, struct options *o)
 		o->deep = true;
 	else if (!strcmp(a, "--userlist-plaintext"))
 		o->userlist_plaintext = true;
+	else if (!strcmp(a, "--json"))
+		o->json = true;
+	else if (o->cmd == CMD_SHOW && a[0] != '-' && !o->show)
+		o->show = a;
+	else if ((v = option_value(argc, argv, i, "-c")) ||
+		 (v = option_value(argc, argv, i, "--command")))
+		o->sql = v;
 	else if ((v = option_value(argc, argv, i, "--config-dir")))
 		o->config_dir = v;
 	else if ((v = option_value(argc, argv, i, "--user")))
@@ -223,6 +233,19 @@ int cli_parse(int argc, char **argv, struct options *o)
 	}
 	if ((rc = config_dir_check(o->config_dir, o->config_dir == getenv("PGBOUNCER_CONFIG_DIR"))))
 		return rc;
+	if (o->cmd == CMD_SHOW && (!o->show || !show_subject_known(o->show))) {
+		log_error(
+			"show needs one of: pools clients servers stats stats_totals "
+			"stats_averages databases users peers peer_pools config lists mem dns_hosts "
+			"dns_zones sockets active_sockets fds state version totals%s%s%s",
+			o->show ? " (got \"" : "", o->show ? o->show : "", o->show ? "\")" : "");
+		return EX_USAGE;
+	}
+	if (o->cmd == CMD_CONSOLE && !o->sql) {
+		log_error(
+			"console needs -c 'SHOW POOLS' (any command of pgbouncer's admin console)");
+		return EX_USAGE;
+	}
 	if (o->cmd == CMD_CLIENT_URL && !o->host) {
 		log_error("client-url needs --host HOST: the name applications use for the pool");
 		return EX_USAGE;
@@ -262,6 +285,11 @@ void cli_help(void)
 	       "                                          readiness red (health --deep), wait S,\n"
 	       "                                          let running transactions finish, stop\n"
 	       "                                          pgbouncer (preStop, before docker stop)\n"
+	       "  pgbouncer-entrypoint show WHAT [--json]  SHOW WHAT on pgbouncer's admin console\n"
+	       "                                          (pools, clients, servers, stats, ...),\n"
+	       "                                          as the run user: no psql needed\n"
+	       "  pgbouncer-entrypoint console -c 'CMD' [--json]\n"
+	       "                                          any admin console command\n"
 	       "  pgbouncer-entrypoint --help | --version\n\n"
 	       "Options (environment twin in brackets):\n"
 	       "  --config-dir DIR      where the files go [PGBOUNCER_CONFIG_DIR] (/etc/pgbouncer)\n"

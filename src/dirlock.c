@@ -39,10 +39,11 @@ static int take(const char *dir, long long start, long long deadline, int fd)
 			return EX_SIGNAL_BASE + wait_stop_signal;
 		}
 		if (now_ms() >= deadline) {
-			log_error("another pgbouncer-entrypoint still writes '%s' after %.1f s: nothing "
-				  "was changed; run this again when it is done (the time limit is "
-				  "--wait-timeout / PGBOUNCER_WAIT_TIMEOUT)",
-				  dir, (now_ms() - start) / 1000.0);
+			log_error(
+				"another pgbouncer-entrypoint still writes '%s' after %.1f s: nothing "
+				"was changed; run this again when it is done (the time limit is "
+				"--wait-timeout / PGBOUNCER_WAIT_TIMEOUT)",
+				dir, (now_ms() - start) / 1000.0);
 			return EX_CANTCREAT;
 		}
 	}

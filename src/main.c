@@ -30,6 +30,7 @@
 #include "privs.h"
 #include "reload.h"
 #include "safefile.h"
+#include "show.h"
 #include "unknown.h"
 #include "userlist_form.h"
 #include "vars.h"
@@ -105,6 +106,8 @@ static int run_command(const struct options *o, struct state *s)
 	safefile_guard(&s->runas);
 	if (o->cmd == CMD_DRAIN)
 		return drain_run(o, &s->runas);
+	if (o->cmd == CMD_SHOW || o->cmd == CMD_CONSOLE)
+		return show_run(o, &s->runas);
 	/* one writer at a time, from the first read of the directory to
 	 * pgbouncer's RELOAD: dirlock.h */
 	if (locks_dir(o->cmd) &&

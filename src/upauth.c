@@ -9,12 +9,12 @@
 
 /* Where the login is: what the next authentication request may be. */
 enum stage {
-	ST_START,  /* nothing yet */
-	ST_SASL,   /* SASL offered, our first message goes out next */
-	ST_PROOF,  /* server-first seen, our proof goes out next */
-	ST_FINAL,  /* the server's signature seen (libpq checks it): Ok next */
-	ST_ASKED,  /* md5, the password or GSS answered: Ok next */
-	ST_DONE,   /* AuthenticationOk: what follows is not ours to look at */
+	ST_START, /* nothing yet */
+	ST_SASL,  /* SASL offered, our first message goes out next */
+	ST_PROOF, /* server-first seen, our proof goes out next */
+	ST_FINAL, /* the server's signature seen (libpq checks it): Ok next */
+	ST_ASKED, /* md5, the password or GSS answered: Ok next */
+	ST_DONE,  /* AuthenticationOk: what follows is not ours to look at */
 };
 
 bool upauth_parse(const char *v, unsigned *out)
@@ -22,8 +22,10 @@ bool upauth_parse(const char *v, unsigned *out)
 	static const struct {
 		const char *word;
 		unsigned bits;
-	} words[] = {{"scram-sha-256", UPAUTH_SCRAM}, {"md5", UPAUTH_MD5},
-		     {"password", UPAUTH_PASSWORD},    {"trust", UPAUTH_TRUST},
+	} words[] = {{"scram-sha-256", UPAUTH_SCRAM},
+		     {"md5", UPAUTH_MD5},
+		     {"password", UPAUTH_PASSWORD},
+		     {"trust", UPAUTH_TRUST},
 		     {"any", UPAUTH_ANY}};
 	const char *p = v;
 
@@ -113,11 +115,12 @@ static enum upauth_verdict request(struct upauth_guard *g, uint32_t code, const 
 		if (g->stage == ST_START && !(g->allow & UPAUTH_TRUST))
 			return refuse(g, "no password at all (trust)", "trust");
 		if ((g->stage == ST_SASL || g->stage == ST_PROOF) && g->allow != UPAUTH_ANY)
-			return refuse(g,
-				      "the server ended the SCRAM exchange without its signature: it "
-				      "did not prove it knows the password (not PostgreSQL, or "
-				      "something in between)",
-				      NULL);
+			return refuse(
+				g,
+				"the server ended the SCRAM exchange without its signature: it "
+				"did not prove it knows the password (not PostgreSQL, or "
+				"something in between)",
+				NULL);
 		g->stage = ST_DONE;
 		return UPAUTH_GO;
 	case 3: /* the password in clear */
@@ -157,8 +160,9 @@ static enum upauth_verdict request(struct upauth_guard *g, uint32_t code, const 
 		return UPAUTH_GO;
 	default: /* Kerberos, GSS, SSPI and what comes after them */
 		if (g->allow != UPAUTH_ANY)
-			return refuse(g, "an authentication method other than SCRAM, md5 or the "
-					 "password",
+			return refuse(g,
+				      "an authentication method other than SCRAM, md5 or the "
+				      "password",
 				      "any");
 		g->stage = ST_ASKED;
 		return UPAUTH_GO;
@@ -182,9 +186,11 @@ enum upauth_verdict upauth_check(struct upauth_guard *g, const unsigned char *p,
 			return UPAUTH_MORE;
 		len = be32(p + off + 1);
 		if (len < 4 || len > 65536)
-			return refuse(g, "the server sent a malformed message during the login", NULL);
+			return refuse(g, "the server sent a malformed message during the login",
+				      NULL);
 		if (n - off - 1 < len)
-			return full ? refuse(g, "the server sent an overlong message during the login",
+			return full ? refuse(g,
+					     "the server sent an overlong message during the login",
 					     NULL)
 				    : UPAUTH_MORE;
 		if (p[off] == 'R') {

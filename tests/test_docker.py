@@ -295,6 +295,10 @@ def test_day_two_in_containers_watch_sidecar_exec_reload_and_drain(net, db):
         r = docker("exec", pool, "/pgbouncer-entrypoint", "reload", check=False)
         assert r.returncode == 0, r.stderr
         assert rot_query(net, "pool-rot", "rot-3").stdout.strip() == "1"
+        # the seed's check without psql (the image has none): the pool's row
+        s = docker("exec", pool, "/pgbouncer-entrypoint", "show", "pools", check=False)
+        assert s.returncode == 0, s.stderr
+        assert any(l.split("|")[0].strip() == "rot" for l in s.stdout.splitlines()), s.stdout
         d = docker("exec", pool, "/pgbouncer-entrypoint", "drain", "--delay", "1", "--timeout",
                    "20", check=False)
         # pgbouncer is PID 1: when it exits the container ends, and the drain
