@@ -23,7 +23,8 @@ void launch_raise_nofile(unsigned long need);
 /* The version of the pgbouncer ARGV would run into *VERSION, as 124 for
  * 1.24.x, and *RELEASE, as 12401 for 1.24.1: from `pgbouncer --version`, run as RA with ENVP scrubbed, killed
  * after TIMEOUT_MS.  0 when ARGV is not pgbouncer or it cannot tell.
- * Returns EX_OK, or EX_SIGNAL_BASE + N when signal N stopped it. */
+ * Returns EX_OK, EX_NOTFOUND (nothing logged) when ARGV names pgbouncer and
+ * PATH has none, or EX_SIGNAL_BASE + N when signal N stopped it. */
 int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct runas *ra,
 			     long timeout_ms, int *version, int *release);
 

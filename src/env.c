@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "exitcodes.h"
 #include "log.h"
@@ -83,6 +84,17 @@ static int load_file_var(struct env *e, struct envvar *fv, env_reader rd)
 	fv->name[baselen] = '_';
 	buf_init(&content);
 	err = rd(fv->value, &content);
+	if (err == EACCES) {
+		/* the image runs as uid 70: a secret made 0600 by the host's own
+		 * user is the usual cause; say whose read failed and the fixes */
+		log_error("could not read %s '%s': %s as uid %u: make it readable by uid %u (chown "
+			  "%u '%s', or chmod 0644 '%s'), or run the container as the file's owner "
+			  "(--user / runAsUser)",
+			  fv->name, fv->value, strerror(err), (unsigned)geteuid(),
+			  (unsigned)geteuid(), (unsigned)geteuid(), fv->value, fv->value);
+		buf_free_secret(&content);
+		return EX_CONFIG;
+	}
 	if (err) {
 		log_error("could not read %s '%s': %s", fv->name, fv->value,
 			  safefile_strerror(err));

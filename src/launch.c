@@ -191,8 +191,10 @@ int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct 
 
 	*version = *release = 0;
 	base = base ? base + 1 : argv[0];
-	if (strcmp(base, "pgbouncer") != 0 || !(exe = resolve(argv[0], envp, path, sizeof(path))))
+	if (strcmp(base, "pgbouncer") != 0)
 		return EX_OK;
+	if (!(exe = resolve(argv[0], envp, path, sizeof(path))))
+		return EX_NOTFOUND; /* the caller says what that means for it */
 	if (!(env = launch_scrub_env(envp)))
 		return EX_OK;
 	wait_install_signals();

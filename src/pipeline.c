@@ -1,6 +1,7 @@
 #include "pipeline.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "exitcodes.h"
 #include "fileio.h"
@@ -59,9 +60,19 @@ static int target_version(const struct options *o, struct state *s, int *version
 	*version = 0;
 	if (o->cmd == CMD_RELOAD)
 		*version = s->pgbouncer_version;
-	else if (o->cmd == CMD_RUN || o->cmd == CMD_CHECK)
-		return launch_pgbouncer_version(command_of(o), environ, &s->runas, probe_ms,
-						version, &s->pgbouncer_release);
+	else if (o->cmd == CMD_RUN || o->cmd == CMD_CHECK) {
+		int rc = launch_pgbouncer_version(command_of(o), environ, &s->runas, probe_ms,
+						  version, &s->pgbouncer_release);
+		if (rc != EX_NOTFOUND)
+			return rc;
+		/* run's exec says so with 127 after the wait; check is asked now */
+		if (o->cmd == CMD_RUN)
+			return EX_OK;
+		log_error("check: \"%s\" is not on PATH (%s): run could not start it; install "
+			  "pgbouncer or add its directory to PATH",
+			  command_of(o)[0], getenv("PATH") ? getenv("PATH") : "unset");
+		return EX_NOTFOUND;
+	}
 	return EX_OK;
 }
 

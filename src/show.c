@@ -19,10 +19,10 @@
 /* pgbouncer's SHOW subjects (its admin.c); a fixed list, so `show` never
  * builds SQL from what it was given */
 static const char *const subjects[] = {
-	"pools",  "clients", "servers", "stats",   "stats_totals", "stats_averages",
-	"databases", "users", "peers",  "peer_pools", "config", "lists", "mem",
-	"dns_hosts", "dns_zones", "sockets", "active_sockets", "fds", "state", "version",
-	"totals", "help",
+	"pools",     "clients",   "servers",   "stats",      "stats_totals",   "stats_averages",
+	"databases", "users",     "peers",     "peer_pools", "config",         "lists",
+	"mem",       "dns_hosts", "dns_zones", "sockets",    "active_sockets", "fds",
+	"state",     "version",   "totals",    "help",
 };
 
 bool show_subject_known(const char *what)
@@ -152,14 +152,16 @@ int show_run(const struct options *o, const struct runas *ra)
 	else
 		buf_printf(&sql, "SHOW %s", o->show);
 	if (!(conn = local_admin_login(&l, "pgbouncer-entrypoint-show", deadline, &why))) {
-		log_error("%s: cannot reach pgbouncer's admin console: %s (run it as pgbouncer's "
-			  "uid, in the container: docker exec <container> pgbouncer-entrypoint ...)",
-			  o->cmd == CMD_CONSOLE ? "console" : "show", buf_str(&why));
+		log_error(
+			"%s: cannot reach pgbouncer's admin console: %s (run it as pgbouncer's "
+			"uid, in the container: docker exec <container> pgbouncer-entrypoint ...)",
+			o->cmd == CMD_CONSOLE ? "console" : "show", buf_str(&why));
 		rc = EX_UNAVAILABLE;
 	} else if ((io = pgio_query((PGconn *)conn, buf_str(&sql), deadline, &r)) != PGIO_OK ||
-		   (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)) {
+		   (PQresultStatus(r) != PGRES_TUPLES_OK &&
+		    PQresultStatus(r) != PGRES_COMMAND_OK)) {
 		log_error("%s: %s: %s", o->cmd == CMD_CONSOLE ? "console" : "show", buf_str(&sql),
-			  io == PGIO_OK	   ? PQresultErrorMessage(r)
+			  io == PGIO_OK       ? PQresultErrorMessage(r)
 			  : io == PGIO_FAILED ? PQerrorMessage((PGconn *)conn)
 					      : "no answer in time");
 		PQclear(r);

@@ -71,8 +71,15 @@ static int fill_defaults(struct upstream *u)
 {
 	if (!u->port && !(u->port = strdup("5432")))
 		return EX_OSERR;
-	if (!u->dbname && !(u->dbname = strdup(u->user)))
-		return EX_OSERR;
+	if (!u->dbname) {
+		/* libpq's default too, but a surprise when DB_NAME was forgotten:
+		 * the login then fails with "database ... does not exist" */
+		if (!(u->dbname = strdup(u->user)))
+			return EX_OSERR;
+		log_info("%s names no database: using the user's name \"%s\" (as libpq does); set "
+			 "DB_NAME (or the URL's path) for another",
+			 u->origin, u->user);
+	}
 	if (!u->alias && !(u->alias = strdup(u->dbname)))
 		return EX_OSERR;
 	if (!u->from[UF_DBNAME][0])

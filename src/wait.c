@@ -209,6 +209,36 @@ static int give_up(struct waiting *w)
 	return EX_UNAVAILABLE;
 }
 
+/* HINT with the variable the user actually set: "check DB_PASSWORD"
+ * becomes "check DB_PASSWORD_FILE" when the password came from that file
+ * (only the _FILE twin: a defaulted DB_NAME records DB_USER, and the hint
+ * must still say to set DB_NAME). */
+static void hint_with_vars(const struct upstream *u, const char *hint, struct buf *out)
+{
+	static const struct {
+		const char *name;
+		enum upstream_field f;
+	} vars[] = {{"DB_PASSWORD", UF_PASSWORD}, {"DB_USER", UF_USER}, {"DB_NAME", UF_DBNAME}};
+
+	while (*hint) {
+		size_t i, n = 0;
+		for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+			n = strlen(vars[i].name);
+			/* the whole name: DB_PASSWORD, not DB_PASSWORD_FILE */
+			if (!strncmp(hint, vars[i].name, n) && hint[n] != '_' &&
+			    !strncmp(u->from[vars[i].f], vars[i].name, n) &&
+			    !strcmp(u->from[vars[i].f] + n, "_FILE"))
+				break;
+		}
+		if (i < sizeof(vars) / sizeof(vars[0])) {
+			buf_puts(out, u->from[vars[i].f]);
+			hint += n;
+		} else {
+			buf_putc(out, *hint++);
+		}
+	}
+}
+
 /* What login W->n's result R means: a status, or -1 to try again. */
 static int settle(struct waiting *w, enum attempt_result r, const char *hint)
 {
@@ -234,8 +264,13 @@ static int settle(struct waiting *w, enum attempt_result r, const char *hint)
 		return EX_NOPERM;
 	}
 	if (r == ATTEMPT_REFUSED) {
+		struct buf h;
+		buf_init(&h);
+		hint_with_vars(u, hint, &h);
 		log_error("upstream %s:%s refused user \"%s\" on database \"%s\": %s; %s", u->host,
-			  u->port, u->user, u->dbname, buf_str(&w->why), hint);
+			  u->port, u->user, u->dbname, buf_str(&w->why),
+			  buf_str(&h) ? buf_str(&h) : "");
+		buf_free(&h);
 		return EX_NOPERM;
 	}
 	if (r != ATTEMPT_SILENT)
