@@ -284,7 +284,10 @@ void cli_help(void)
 	       "  pgbouncer-entrypoint drain [OPTIONS] [--delay S] [--timeout S]\n"
 	       "                                          readiness red (health --deep), wait S,\n"
 	       "                                          let running transactions finish, stop\n"
-	       "                                          pgbouncer (preStop, before docker stop)\n"
+	       "                                          pgbouncer (preStop, before docker stop);\n"
+	       "                                          SIGTERM/SIGINT take it back (RESUME,\n"
+	       "                                          ready again), or after SHUTDOWN cut\n"
+	       "                                          nothing; a second drain joins the first\n"
 	       "  pgbouncer-entrypoint show WHAT [--json]  SHOW WHAT on pgbouncer's admin console\n"
 	       "                                          (pools, clients, servers, stats, ...),\n"
 	       "                                          as the run user: no psql needed\n"
@@ -331,7 +334,8 @@ void cli_help(void)
 	       "  %d cannot write the config (or another writer held it past --wait-timeout)\n"
 	       "  %d upstream refused the login, or asked for one PGBOUNCER_UPSTREAM_AUTH forbids\n"
 	       "  %d bad configuration   %d/%d COMMAND not executable / not found\n"
-	       "  %d+N ended by signal N while waiting for the upstream\n",
+	       "  %d+N ended by signal N while waiting for the upstream, or during a drain\n"
+	       "     that did not complete\n",
 	       EX_OK, EX_UNHEALTHY, EX_USAGE, EX_UNAVAILABLE, EX_OSERR, EX_CANTCREAT, EX_NOPERM,
 	       EX_CONFIG, EX_NOEXEC, EX_NOTFOUND, EX_SIGNAL_BASE);
 }
