@@ -23,11 +23,16 @@ struct upstream {
 	char *password;
 	char *sslmode; /* from a URL's ?sslmode=, else NULL */
 	char *application_name;
+	bool all; /* alias "*": every database the clients ask for (PGBOUNCER_POOL_ALL) */
 	char origin[VAR_NAME_MAX];         /* the source as a whole, for messages */
 	char from[UF_COUNT][VAR_NAME_MAX]; /* the variable that set each field */
 };
 
 struct env;
+
+/* The database name a client gives to reach U through the pool: its alias,
+ * or for the "*" entry, the database the wait logs in to. */
+const char *upstream_client_db(const struct upstream *u);
 
 /* "host", "port", ... for messages. */
 extern const char *const upstream_field_names[UF_COUNT];

@@ -75,8 +75,8 @@ int health_check(const struct config *c, const char *dir, bool deep)
 				  "DATABASE_URL) to log in through the pool");
 			return EX_CONFIG;
 		}
-		ok = query_ok(host ? host : l.socket_dir, l.port, u->alias, u->user, u->password,
-			      "SELECT 1", now_ms() + HEALTH_MS);
+		ok = query_ok(host ? host : l.socket_dir, l.port, upstream_client_db(u), u->user,
+			      u->password, "SELECT 1", now_ms() + HEALTH_MS);
 	}
 	return ok ? EX_OK : EX_UNAVAILABLE;
 }
@@ -95,7 +95,7 @@ void client_urls(const struct config *c, const char *host, struct buf *out)
 		url_encode(out, u->password);
 		buf_printf(out, "@%s%s%s:%s/", v6 ? "[" : "", host, v6 ? "]" : "",
 			   port ? port : "6432");
-		url_encode(out, u->alias);
+		url_encode(out, upstream_client_db(u));
 		if (tls && strcmp(tls, "disable") != 0)
 			buf_puts(out, "?sslmode=require");
 		buf_putc(out, '\n');

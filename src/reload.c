@@ -216,7 +216,7 @@ static void logins_start(struct pool_logins *p, const struct config *c, const st
 		const struct upstream *u = &c->up[i];
 		const char *keys[] = {
 			"host", "port", "dbname", "user", "password", "application_name", NULL};
-		const char *vals[] = {l->socket_dir, l->port,     u->alias,
+		const char *vals[] = {l->socket_dir, l->port,     upstream_client_db(u),
 				      u->user,       u->password, "pgbouncer-entrypoint-reload",
 				      NULL};
 

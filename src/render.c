@@ -31,7 +31,9 @@ static void render_database(const struct config *c, const struct upstream *u, st
 	buf_printf(out, "%s = ", u->alias);
 	put_pair(out, "host", u->host);
 	put_pair(out, "port", u->port);
-	put_pair(out, "dbname", u->dbname);
+	/* "*": pgbouncer connects to the database each client names */
+	if (!u->all)
+		put_pair(out, "dbname", u->dbname);
 	/* auth_type=any ignores the client's user name: every database needs a
 	 * forced user, and its password for the server login. */
 	if (auth && strcmp(auth, "any") == 0) {

@@ -11,6 +11,7 @@
 #include "env.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "settings.h"
 #include "quote.h"
 #include "url.h"
 #include "vars.h"
@@ -272,6 +273,45 @@ static int dsn_upstreams(struct gather *g)
 	return EX_OK;
 }
 
+const char *upstream_client_db(const struct upstream *u)
+{
+	return u->all ? u->dbname : u->alias;
+}
+
+/* PGBOUNCER_POOL_ALL=1: the one upstream becomes pgbouncer's "*" entry, so
+ * every database of that server is pooled under its own name (edoburu's
+ * default when DB_NAME is unset).  DB_NAME, or the user's name, remains
+ * the database the wait logs in to. */
+static int pool_all(struct upstream *up, size_t n, struct env *e)
+{
+	const char *v = env_get(e, "PGBOUNCER_POOL_ALL");
+	char origin[VAR_NAME_MAX];
+	bool on;
+
+	if (!v || !*v)
+		return EX_OK;
+	if (!bool_parse(v, &on)) {
+		log_error("PGBOUNCER_POOL_ALL must be a boolean (1/0, true/false, yes/no, on/off), "
+			  "got \"%s\"",
+			  v);
+		return EX_CONFIG;
+	}
+	if (!on)
+		return EX_OK;
+	if (n != 1 || up[0].alias) {
+		log_error("PGBOUNCER_POOL_ALL pools every database of one server: it takes DB_HOST "
+			  "or DATABASE_URL alone, without DATABASE_URLS, PGBOUNCER_DSN_<N> or "
+			  "PGBOUNCER_DATABASE");
+		return EX_CONFIG;
+	}
+	if (!(up[0].alias = strdup("*")))
+		return EX_OSERR;
+	up[0].all = true;
+	upstream_set_from(&up[0], UF_ALIAS,
+			  env_origin(e, "PGBOUNCER_POOL_ALL", origin, sizeof(origin)));
+	return EX_OK;
+}
+
 int upstreams_gather(struct upstream *up, size_t *n, struct env *e, bool need,
 		     const char *listen_port, const char *listen_addr)
 {
@@ -296,6 +336,8 @@ int upstreams_gather(struct upstream *up, size_t *n, struct env *e, bool need,
 		upstream_set_from(&up[0], UF_ALIAS,
 				  env_origin(e, "PGBOUNCER_DATABASE", origin, sizeof(origin)));
 	}
+	if ((rc = pool_all(up, *n, e)))
+		return rc;
 	for (size_t i = 0; i < *n; i++)
 		if ((rc = upstream_complete(&up[i], need)) ||
 		    (need && (rc = upstream_check_self(&up[i], listen_port, listen_addr))))

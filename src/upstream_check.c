@@ -101,7 +101,7 @@ static int check_fields(const struct upstream *u)
 			  upstream_from(u, UF_PASSWORD));
 		return EX_CONFIG;
 	}
-	if (!db_alias_ok(u->alias, &why))
+	if (!u->all && !db_alias_ok(u->alias, &why))
 		return refuse(u, UF_ALIAS, "database name (pool name)", why, NULL);
 	if (u->host && !connstr_value_ok(u->host, &why))
 		return refuse(u, UF_HOST, "host", why, NULL);
