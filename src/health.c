@@ -1,9 +1,16 @@
 #include "health.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <libpq-fe.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "deadline.h"
 #include "drain.h"
@@ -36,6 +43,60 @@ static bool query_ok(const char *host, const char *port, const char *db, const c
 	return r != NULL;
 }
 
+/* Connect to SA, send an SSLRequest, read the one byte of the answer ('N'
+ * or 'S'), close: pgbouncer's event loop runs and takes connections.
+ * Unlike a login (three lines: "access from unix socket", "login attempt",
+ * "closing because"), this leaves nothing in pgbouncer's log, where a
+ * liveness probe every few seconds would bury everything else. */
+static bool answers_ssl_request(const struct sockaddr *sa, socklen_t len, long long deadline)
+{
+	static const unsigned char req[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}; /* 80877103 */
+	int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err = 0;
+	socklen_t elen = sizeof(err);
+	struct pollfd pfd = {fd, POLLOUT, 0};
+	char answer = 0;
+	bool ok = false;
+
+	if (fd < 0)
+		return false;
+	if (connect(fd, sa, len) != 0 &&
+	    (errno != EINPROGRESS || deadline_poll(&pfd, 1, deadline) != DEADLINE_READY ||
+	     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0))
+		goto out;
+	if (send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
+		goto out;
+	pfd.events = POLLIN;
+	if (deadline_poll(&pfd, 1, deadline) == DEADLINE_READY && recv(fd, &answer, 1, 0) == 1)
+		ok = answer == 'N' || answer == 'S';
+out:
+	close(fd);
+	return ok;
+}
+
+/* Liveness without a login: the Unix socket, else a numeric TCP address
+ * (a name would need a lookup; then a libpq ping instead).  -1 when
+ * neither applies. */
+static int probe_quietly(const struct local *l, const char *host, long long deadline)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
+				 .ai_socktype = SOCK_STREAM},
+			*ai = NULL;
+	int ok;
+
+	if (l->socket_dir[0]) {
+		if ((size_t)snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%s",
+				     l->socket_dir, l->port) >= sizeof(un.sun_path))
+			return -1;
+		return answers_ssl_request((struct sockaddr *)&un, sizeof(un), deadline);
+	}
+	if (!host || getaddrinfo(host, l->port, &hints, &ai) != 0)
+		return -1;
+	ok = answers_ssl_request(ai->ai_addr, ai->ai_addrlen, deadline);
+	freeaddrinfo(ai);
+	return ok;
+}
+
 int health_check(const struct config *c, const char *dir, bool deep)
 {
 	struct local l;
@@ -45,6 +106,18 @@ int health_check(const struct config *c, const char *dir, bool deep)
 
 	local_find(c, dir, &l);
 	host = local_tcp_host(&l);
+	/* liveness: an answer is enough, and it leaves no log line */
+	if (!deep) {
+		int quiet = probe_quietly(&l, host, deadline);
+		if (quiet == 1)
+			return EX_OK;
+		if (quiet == 0) {
+			log_error("health: pgbouncer does not answer on %s%s%s",
+				  l.socket_dir[0] ? l.socket_dir : host,
+				  l.socket_dir[0] ? " (Unix socket), port " : ":", l.port);
+			return EX_UNAVAILABLE;
+		}
+	}
 	/* The admin console lets user "pgbouncer" in without a password over
 	 * the Unix socket when the uid matches pgbouncer's (the caller has
 	 * switched to the run user).  Without a socket: any protocol answer. */

@@ -2,7 +2,9 @@
 variable the password came from, the uid a secret must be readable by, a
 defaulted database name, and check without pgbouncer on PATH."""
 import os
+import signal
 import subprocess
+import time
 
 from conftest import BIN, as_run_user, base_env, entrypoint, free_port, process_env, run_user_ids
 from test_daytwo import new_user
@@ -55,3 +57,35 @@ def test_check_fails_when_pgbouncer_is_not_on_path(pg, config_dir):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 127, r.stderr
     assert "is not on PATH" in r.stderr and "configuration OK" not in r.stderr
+
+
+def test_health_probes_leave_no_line_in_pgbouncers_log(pg, config_dir, workdir):
+    """A liveness probe every few seconds used to add pgbouncer's three
+    login lines each time (25 lines in 30 s); it now asks with an
+    SSLRequest, which pgbouncer answers without logging."""
+    from test_daytwo import Pool, Running
+    secrets = workdir / f"hs-{os.getpid()}-{len(os.listdir(workdir))}"
+    secrets.mkdir()
+    os.chmod(secrets, 0o700)
+    started = []
+    pool = Pool(pg, config_dir, secrets, lambda a, e: started.append(Running(a, e)) or started[-1])
+    try:
+        assert pool.health().returncode == 0
+        time.sleep(0.5)
+        before = pool.run.output().count("\n")
+        for _ in range(10):
+            r = pool.health()
+            assert r.returncode == 0, r.stderr
+        time.sleep(0.5)
+        assert pool.run.output().count("\n") == before, pool.run.output()[-2000:]
+        # the readiness probe logs in through the pool: that is its job
+        assert pool.health(deep=True).returncode == 0
+        # and liveness still tells a stopped pgbouncer from a running one
+        pool.run.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert pool.health().returncode == 1
+        finally:
+            pool.run.proc.send_signal(signal.SIGCONT)
+    finally:
+        for r in started:
+            r.stop()
