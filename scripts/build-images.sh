@@ -13,11 +13,16 @@
 # with build-time timestamps: scripts/oci-image.py lays the images out itself,
 # the same bytes from the same commit (SOURCE_DATE_EPOCH = the commit's time),
 # and crane (make push) publishes the layouts with their indexes.
+#
+# PGBE_PLATFORMS=native (make image-native): the host's platform alone, for a
+# quick local image, laid out in build/oci-native/ (build/oci/ keeps what
+# make image and make push use).
 set -euo pipefail
 version=$1
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 out=build/oci
+[ "${PGBE_PLATFORMS:-all}" != native ] || out=build/oci-native
 ca=/etc/ssl/certs/ca-certificates.crt
 [ -f "$ca" ] || { echo "build-images: $ca missing (Debian's ca-certificates)" >&2; exit 1; }
 # the project's address, not the local clone's origin (a path or a mirror
@@ -28,7 +33,9 @@ epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 native=$(dpkg --print-architecture)
 
 platforms=()
-for arch in amd64 arm64; do
+arches=(amd64 arm64)
+[ "${PGBE_PLATFORMS:-all}" != native ] || arches=("$native")
+for arch in "${arches[@]}"; do
 	bindir=build deps=build/deps-musl-amd64
 	[ "$arch" = amd64 ] || bindir=build/$arch deps=build/deps-musl-$arch
 	for image in init pgbouncer; do

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # make demo: a throwaway PostgreSQL 15 (scram-sha-256) on a free loopback
-# port, and pgbouncer configured by build/pgbouncer-entrypoint in front of it.
+# port, and the image's static pgbouncer (build/pgbouncer) configured by
+# build/pgbouncer-entrypoint in front of it.
 # Logs in through the pool once and prints the psql line to connect; Ctrl-C
 # stops both and removes everything.  Without a terminal (CI) it stops after
 # that first login, with its status.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$top/build/pgbouncer-entrypoint
+pgbouncer=$top/build/pgbouncer # the one the image ships, not Debian's
 pgbin=${PGBIN:-/usr/lib/postgresql/15/bin}
 "$top/scripts/install-demo-packages.sh"
 
@@ -45,7 +47,7 @@ PGPASSWORD=$password psql -X -q -h 127.0.0.1 -p "$pgport" -U postgres -d postgre
 export DB_HOST=127.0.0.1 DB_PORT=$pgport DB_NAME=app DB_USER=app DB_PASSWORD=$password
 export LISTEN_ADDR=127.0.0.1 LISTEN_PORT=$port PGBOUNCER_UNIX_SOCKET_DIR=$demo
 url=$("$bin" client-url --host 127.0.0.1 2>/dev/null || true)
-"$bin" run --config-dir "$demo/cfg" --user postgres &
+"$bin" run --config-dir "$demo/cfg" --user postgres -- "$pgbouncer" "$demo/cfg/pgbouncer.ini" &
 pool=$!
 # one query through the pool as soon as it serves: what a user would try first
 for _ in $(seq 150); do
@@ -60,7 +62,7 @@ done
 [ -n "$out" ] || { echo "demo: no login through the pool within 30 s" >&2; exit 1; }
 echo
 echo "$out"
-echo "PostgreSQL on 127.0.0.1:$pgport, $("$bin" --version | head -1) with $(pgbouncer --version | head -1) on 127.0.0.1:$port. Connect with:"
+echo "PostgreSQL on 127.0.0.1:$pgport, $("$bin" --version | head -1) with $("$pgbouncer" --version | head -1) (the image's static build) on 127.0.0.1:$port. Connect with:"
 echo "  PGPASSWORD='$password' psql -h 127.0.0.1 -p $port -U app app"
 [ -n "$url" ] && echo "  psql '$url'"
 if [ ! -t 0 ]; then

@@ -57,6 +57,22 @@ def images():
     return True
 
 
+def test_image_native_makes_the_same_native_image_without_arm64(images):
+    """make image-native: the host's platform alone (no arm64 cross-build),
+    and the very image make image loaded for it (the same config digest)."""
+    ids = {t: docker("image", "inspect", "-f", "{{.Id}}", f"pgbouncer-entrypoint:{t}").stdout
+           for t in ("latest", "init")}
+    sh("make", "--no-print-directory", "image-native", cwd=ROOT, timeout=900)
+    arch = sh("dpkg", "--print-architecture").stdout.strip()
+    for name in ("pgbouncer", "init"):
+        index = json.loads((ROOT / "build/oci-native" / name / "index.json").read_text())
+        assert [m["platform"] for m in index["manifests"]] == [
+            {"architecture": arch, "os": "linux"}], index
+    for t, before in ids.items():
+        assert docker("image", "inspect", "-f", "{{.Id}}",
+                      f"pgbouncer-entrypoint:{t}").stdout == before, t
+
+
 @pytest.fixture(scope="module")
 def net(images):
     name = f"pgbe-{TAG}"
