@@ -124,7 +124,7 @@ deps: $(DEPS)/.libpq.done
 
 # For each pinned dependency: the newer versions Debian's indexes list,
 # whether they download, and the CVEs their changelogs name that the pin's
-# does not (README "Dependencies" says how to bump a pin).
+# does not (docs/building.md "Dependencies" says how to bump a pin).
 deps-check:
 	scripts/install-build-packages.sh
 	scripts/deps-check.sh
@@ -174,7 +174,7 @@ test: $(BIN) $(UNIT) $(PGBOUNCER_BIN) arm64 tools
 
 # make demo runs the image's own static pgbouncer, and says how long the
 # build before it took (on a new machine: the dependencies from Debian's
-# sources; README's figure is this line's).
+# sources; the figure in README is this line's).
 ifneq ($(filter demo,$(MAKECMDGOALS)),)
 DEMO_START := $(shell date +%s)
 endif
@@ -207,7 +207,7 @@ dockerfile:
 format:
 	scripts/check-format.sh --fix
 
-# Regenerate the README settings table from the settings table in the binary.
+# Regenerate the settings and metrics tables of docs/ from the tables in the binary.
 readme-settings: $(BIN)
 	scripts/readme-settings.sh $(BIN)
 

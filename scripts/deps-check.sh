@@ -3,7 +3,7 @@
 # Sources indexes list (libpq: of the newer PostgreSQL majors' packages too),
 # whether its files download, and the CVE ids its debian/changelog names that
 # the pinned version's does not.  A report for the maintainer bumping a pin
-# (README "Dependencies"); it changes nothing of the build.  Downloads go to
+# (docs/building.md "Dependencies"); it changes nothing of the build.  Downloads go to
 # build/deps-check/.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

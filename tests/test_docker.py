@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, make_tls_files
 
 VERSION = [l.split('"')[1] for l in (ROOT / "include/version.h").read_text().splitlines()
            if "PGBE_VERSION" in l and '"' in l][0]
@@ -395,16 +395,77 @@ def compose_example_serves(example, web, extra, image, override=None):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-COMPOSE_EXAMPLES = [("docker-compose.staging.yml", "web-test"),
-                    ("docker-compose.prod.yml", "web"),
+COMPOSE_EXAMPLES = [("docker-compose.prod.yml", "web"),
                     ("docker-compose.init.yml", "web"),
                     ("docker-compose.watch.yml", "web")]
 
 
 @pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
-@pytest.mark.parametrize("example,web", COMPOSE_EXAMPLES, ids=["staging", "prod", "init", "watch"])
+@pytest.mark.parametrize("example,web", COMPOSE_EXAMPLES, ids=["prod", "init", "watch"])
 def test_compose_example_comes_up_and_serves(images, example, web):
     compose_example_serves(example, web, {}, LOCAL_IMAGES)
+
+
+# the seed's .env.test, exactly its five variables (values for the test database)
+# (a password with the characters that broke the seed's setup: @ : / %)
+SEED_PASSWORD = "s33d:p@ss/w%rd"
+SEED_ENV_TEST = {"DB_HOST": "db", "DB_PORT": "5432", "DB_NAME": "app", "DB_USER": "app",
+                 "DB_PASSWORD": SEED_PASSWORD}
+
+# Test-only: the database the seed's staging pointed at (Neon, TLS with a
+# publicly trusted certificate) stands in as a TLS PostgreSQL named "db",
+# whose CA replaces the image's bundle in the pool container.
+STAGING_DB = """version: "3.8"
+services:
+  db:
+    image: pgbe-test-postgres:15
+    environment:
+      APP_USER: ${DB_USER}
+      APP_DB: ${DB_NAME}
+      APP_PASSWORD: ${DB_PASSWORD}
+    volumes: ["./tls:/tls:ro"]
+  pgbouncer-test:
+    volumes: ["./tls/ca.crt:/etc/ssl/certs/ca-certificates.crt:ro"]
+"""
+
+
+@pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
+def test_staging_example_comes_up_from_the_seeds_env_test_alone(images):
+    """The seed's team: their .env.test as it is, the staging example as it
+    is (verify-full, so the certificate is checked and SNI sent), then the
+    seed's checks without psql in the image."""
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-staging-"))
+    shutil.copytree(ROOT / "compose-examples", tmp, dirs_exist_ok=True)
+    tls = make_tls_files(tmp / "tls", cn="db")
+    for f in tls.iterdir():
+        os.chmod(f, 0o644)  # read by the containers' own uids (a test key)
+    (tmp / "staging-db.yml").write_text(STAGING_DB)
+    (tmp / ".env.test").write_text("".join(f"{k}={v}\n" for k, v in SEED_ENV_TEST.items()))
+    name = f"pgbe{TAG}seed{uuid.uuid4().hex[:4]}"
+    cmd = ["docker-compose", "-p", name, "--env-file", str(tmp / ".env.test"),
+           "-f", str(tmp / "docker-compose.staging.yml"), "-f", str(tmp / "staging-db.yml")]
+    # the image names come from the shell, not the env file: the local build
+    env = dict(os.environ, PGBE_IMAGE=LOCAL_IMAGES, WEB_IMAGE="pgbe-test-postgres:15")
+    try:
+        url = sh(*cmd, "run", "--rm", "--no-deps", "pgbouncer-test", "client-url", "--host",
+                 "pgbouncer-test", cwd=tmp, env=env).stdout.strip().splitlines()[-1]
+        assert url == "postgresql://app:s33d%3Ap%40ss%2Fw%25rd@pgbouncer-test:6432/app", url
+        sh(*cmd, "up", "-d", cwd=tmp, env=env, timeout=300)
+        cid = sh(*cmd, "ps", "-q", "web-test", cwd=tmp, env=env).stdout.strip()
+        code = int(docker("wait", cid, timeout=180).stdout.strip())
+        logs = docker("logs", cid)
+        assert code == 0 and "app|app|PostgreSQL 15" in logs.stdout, logs.stdout + logs.stderr \
+            + sh(*cmd, "logs", cwd=tmp, env=env, check=False).stdout
+        show = docker("exec", "pgbouncer-test", "/pgbouncer-entrypoint", "show", "pools")
+        assert any(l.split("|")[0].strip() == "app" for l in show.stdout.splitlines()), show.stdout
+        v = docker("exec", "pgbouncer-test", "/pgbouncer-entrypoint", "--version")
+        assert v.stdout.startswith("pgbouncer-entrypoint "), v.stdout
+        pool_logs = docker("logs", "pgbouncer-test")
+        assert "accepts logins" in pool_logs.stderr, pool_logs.stderr
+        assert SEED_PASSWORD not in pool_logs.stdout + pool_logs.stderr
+    finally:
+        sh(*cmd, "down", "-v", "--remove-orphans", cwd=tmp, env=env, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")

@@ -181,7 +181,9 @@ def test_help_and_readme_name_the_variable_and_the_lock():
     from conftest import ROOT
     r = entrypoint(["--help"], {})
     readme = (ROOT / "README.md").read_text()
+    commands = (ROOT / "docs/commands.md").read_text()
+    daytwo = (ROOT / "docs/day-two.md").read_text()
     for word in ["PGBOUNCER_UPSTREAM_AUTH", "scram-sha-256", "md5", "password", "trust", "any"]:
         assert word in r.stdout, word
-    assert "PGBOUNCER_UPSTREAM_AUTH" in readme and "#### What the upstream may ask for" in readme
-    assert "One writer at a time" in readme and "another writer held it" in r.stdout
+    assert "PGBOUNCER_UPSTREAM_AUTH" in readme and "### What the upstream may ask for" in commands
+    assert "One writer at a time" in daytwo and "another writer held it" in r.stdout

@@ -18,5 +18,13 @@ if [ ! -s "$data/PG_VERSION" ]; then
 		-c "CREATE DATABASE \"${APP_DB:-app}\" OWNER \"${APP_USER:-app}\""
 	pg_ctl -D "$data" -m fast -w stop >/dev/null
 fi
+# TLS when a certificate is mounted at /tls (the staging test's stand-in for
+# a cloud database): the key copied to a file of our own, 0600 as required
+tls=
+if [ -f /tls/server.crt ]; then
+	install -m 0600 /tls/server.key /tmp/server.key
+	tls="-c ssl=on -c ssl_cert_file=/tls/server.crt -c ssl_key_file=/tmp/server.key"
+fi
+# shellcheck disable=SC2086 # $tls is a list of options
 exec postgres -D "$data" -c listen_addresses='*' -c unix_socket_directories=/tmp -c fsync=off \
-	-c password_encryption="${PASSWORD_ENCRYPTION:-scram-sha-256}"
+	-c password_encryption="${PASSWORD_ENCRYPTION:-scram-sha-256}" $tls
