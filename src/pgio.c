@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -66,6 +67,21 @@ static enum upauth_verdict guard(PGconn *conn, struct upauth_guard *g)
 	struct stat st;
 	ssize_t n;
 
+	/* the one-byte answer to the SSLRequest: libpq reads whatever came
+	 * with it into its buffer and, after 'N', answers an authentication
+	 * request found there once the startup packet is out, before any look
+	 * here could see it.  So nothing may come with that byte. */
+	if (PQstatus(conn) == CONNECTION_SSL_STARTUP && !PQsslInUse(conn)) {
+		n = recv(PQsocket(conn), p, 2, MSG_PEEK | MSG_DONTWAIT);
+		if (n == 2) {
+			snprintf(g->why, sizeof(g->why),
+				 "the server sent more than its one-byte answer to the TLS request "
+				 "(an authentication request hidden behind it): not PostgreSQL, or "
+				 "something in between");
+			return UPAUTH_REFUSE;
+		}
+		return UPAUTH_GO;
+	}
 	if (PQstatus(conn) != CONNECTION_AWAITING_RESPONSE)
 		return UPAUTH_GO;
 	/* a new socket: libpq went on to the next host or sslmode try */

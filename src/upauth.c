@@ -78,7 +78,9 @@ static bool offers_scram(const unsigned char *p, size_t n)
 
 	while (s < end && *s) {
 		size_t len = strnlen(s, (size_t)(end - s));
-		if (!strncmp(s, "SCRAM-SHA-256", len) || !strncmp(s, "SCRAM-SHA-256-PLUS", len))
+		/* the whole name: "SCRAM" alone is no offer of SCRAM-SHA-256 */
+		if ((len == 13 && !memcmp(s, "SCRAM-SHA-256", 13)) ||
+		    (len == 18 && !memcmp(s, "SCRAM-SHA-256-PLUS", 18)))
 			return true;
 		s += len + 1;
 	}

@@ -187,3 +187,43 @@ def test_help_and_readme_name_the_variable_and_the_lock():
         assert word in r.stdout, word
     assert "PGBOUNCER_UPSTREAM_AUTH" in readme and "### What the upstream may ask for" in commands
     assert "One writer at a time" in daytwo and "another writer held it" in r.stdout
+
+
+@pytest.mark.parametrize("hidden", ["cleartext", "trust"])
+def test_request_hidden_behind_the_answer_to_the_tls_request_is_refused(hidden):
+    """'N' and an authentication request in one segment: libpq reads both,
+    keeps the request in its buffer past the guard's look, and (before the
+    fix) answered it with the password once any allowed byte came."""
+    received = []
+
+    def behave(conn, stop):
+        p = fakepg.read_packet(conn)
+        if not p or p[0] != fakepg.SSL_REQUEST:
+            return
+        follow = fakepg.auth(3) if hidden == "cleartext" else fakepg.auth(0) + fakepg.READY
+        conn.sendall(b"N" + follow)
+        if fakepg.read_packet(conn) is None:
+            return
+        time.sleep(0.05)
+        conn.sendall(fakepg.auth(10, b"SCRAM-SHA-256\0\0"))
+        conn.settimeout(2)
+        try:
+            while (m := fakepg.read_message(conn)):
+                received.append(m[1])
+        except OSError:
+            pass
+
+    with fakepg.FakeServer(behave) as srv:
+        r, took = wait(env_for(srv))
+    assert r.returncode == 77, r.stderr
+    assert took < QUICK
+    assert "one-byte answer to the TLS request" in r.stderr, r.stderr
+    assert not password_seen(received) and received == []
+
+
+def test_a_sasl_offer_of_a_prefix_of_scram_is_no_scram():
+    with fakepg.FakeServer(lambda c, s: fakepg.startup(c) and c.sendall(
+            fakepg.auth(10, b"SCRAM\0\0"))) as srv:
+        r, took = wait(env_for(srv))
+    assert r.returncode == 77 and took < QUICK, r.stderr
+    assert "SASL mechanism other than SCRAM-SHA-256" in r.stderr
