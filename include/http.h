@@ -1,6 +1,6 @@
 /* HTTP/1.x requests and responses for `metrics`, as pure functions: the
- * strict request-head parser and the response builder (the poll() loop that
- * uses them is httpd). */
+ * strict request-head parser, the response builder and the listen address
+ * (the poll() loop that uses them is httpd). */
 #ifndef PGBE_HTTP_H
 #define PGBE_HTTP_H
 
@@ -33,5 +33,11 @@ void http_response(struct buf *out, int status, const char *content_type, const 
 
 /* A short text/plain answer for an error STATUS. */
 void http_error_response(struct buf *out, int status, bool head);
+
+/* "ADDR:PORT", ":PORT" (every address; "*:PORT" too) or "[V6]:PORT" into
+ * HOST (without brackets; "" for every address) and PORT (digits).  0, or -1
+ * when SPEC is none of these: no spaces anywhere, the port only digits,
+ * 1-65535. */
+int http_listen_spec(const char *spec, char *host, size_t hsize, char *port, size_t psize);
 
 #endif

@@ -1,5 +1,6 @@
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,9 +39,10 @@ static int parse_timeout(const char *v, const char *from, long *out)
 {
 	char *end;
 
+	/* digits only: strtol alone takes " 20" and "+20" (issue 16) */
 	errno = 0;
 	*out = strtol(v, &end, 10);
-	if (errno || *end || end == v || *out < 0 || *out > 86400) {
+	if (!isdigit((unsigned char)v[0]) || errno || *end || *out < 0 || *out > 86400) {
 		log_error("%s must be a number of seconds (0-86400), got \"%s\"", from, v);
 		return EX_USAGE;
 	}

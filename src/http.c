@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -181,4 +182,45 @@ void http_error_response(struct buf *out, int status, bool head)
 	int n = snprintf(body, sizeof(body), "%d %s\n", status, reason(status));
 
 	http_response(out, status, "text/plain; charset=utf-8", NULL, body, (size_t)n, head);
+}
+
+/* Strict, like every number this program reads: strtol alone would take
+ * ": 9127" and ":+9127" (issue 16). */
+static bool port_digits(const char *p, char *port, size_t psize)
+{
+	size_t n = strspn(p, "0123456789");
+	long v;
+
+	if (n == 0 || n > 5 || p[n] != '\0')
+		return false;
+	v = strtol(p, NULL, 10);
+	if (v < 1 || v > 65535)
+		return false;
+	snprintf(port, psize, "%ld", v);
+	return true;
+}
+
+int http_listen_spec(const char *spec, char *host, size_t hsize, char *port, size_t psize)
+{
+	const char *colon = strrchr(spec, ':');
+	size_t hlen;
+
+	if (!colon)
+		return -1;
+	hlen = (size_t)(colon - spec);
+	if (hlen >= 2 && spec[0] == '[' && spec[hlen - 1] == ']') {
+		spec++;
+		hlen -= 2;
+	} else if (memchr(spec, ':', hlen)) {
+		return -1; /* an IPv6 address needs brackets */
+	}
+	if (hlen >= hsize || !port_digits(colon + 1, port, psize))
+		return -1;
+	for (size_t i = 0; i < hlen; i++)
+		if ((unsigned char)spec[i] <= ' ' || spec[i] == 127 || spec[i] == '[' ||
+		    spec[i] == ']')
+			return -1;
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	return 0;
 }

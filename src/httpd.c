@@ -22,32 +22,6 @@
 
 /* ---- listening ---- */
 
-static int parse_spec(const char *spec, char *host, size_t hsize, char *port, size_t psize)
-{
-	const char *colon = strrchr(spec, ':');
-	size_t hlen;
-	char *end;
-	long p;
-
-	if (!colon)
-		return -1;
-	hlen = (size_t)(colon - spec);
-	if (hlen >= 2 && spec[0] == '[' && spec[hlen - 1] == ']') {
-		spec++;
-		hlen -= 2;
-	} else if (memchr(spec, ':', hlen)) {
-		return -1; /* an IPv6 address needs brackets */
-	}
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || p < 1 || p > 65535 || hlen >= hsize)
-		return -1;
-	memcpy(host, spec, hlen);
-	host[hlen] = '\0';
-	snprintf(port, psize, "%ld", p);
-	return 0;
-}
-
 static int bind_one(const struct addrinfo *a)
 {
 	int one = 1, fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -90,9 +64,9 @@ int http_listen(const char *spec, const char *from, int *rc)
 	int fd, err;
 	bool any;
 
-	if (parse_spec(spec, host, sizeof(host), port, sizeof(port))) {
-		log_error("%s must be ADDR:PORT, :PORT or [IPV6]:PORT with a port 1-65535, got "
-			  "\"%s\"",
+	if (http_listen_spec(spec, host, sizeof(host), port, sizeof(port))) {
+		log_error("%s must be ADDR:PORT, :PORT or [IPV6]:PORT with a port 1-65535 and no "
+			  "spaces, got \"%s\"",
 			  from, spec);
 		*rc = EX_USAGE;
 		return -1;

@@ -742,6 +742,20 @@ static void http_row(char **f, int n, int line)
 	free(head);
 }
 
+/* listen spec, then the host and port http_listen_spec gives ("-": refused) */
+static void listen_row(char **f, int n, int line)
+{
+	char host[256], port[8];
+	int rc = http_listen_spec(f[0], host, sizeof(host), port, sizeof(port));
+
+	if (n > 1 && !strcmp(f[1], "-")) {
+		CHECK(rc == -1, "listen.tsv:%d: [%s] accepted", line, f[0]);
+		return;
+	}
+	CHECK(rc == 0 && n > 2 && !strcmp(host, f[1]) && !strcmp(port, f[2]),
+	      "listen.tsv:%d: [%s]: %d [%s] [%s]", line, f[0], rc, rc ? "" : host, rc ? "" : port);
+}
+
 /* reload compares the forced user= of each database, old ini against new */
 static void db_user_case(const char *ini, const char *db, bool found, const char *user)
 {
@@ -910,6 +924,7 @@ int main(int argc, char **argv)
 	each_row("forms.tsv", form_row);
 	test_passthrough_release();
 	each_row("http.tsv", http_row);
+	each_row("listen.tsv", listen_row);
 	test_reload_parsing();
 	test_upauth();
 	printf("unit: %d passed, %d failed\n", passed, failed);
