@@ -1,13 +1,17 @@
 #include "httpd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "deadline.h"
@@ -15,10 +19,18 @@
 #include "http.h"
 #include "log.h"
 
-#define MAX_CONNS 16
 #define READ_MS 5000   /* the whole request head, from accept */
 #define WRITE_MS 10000 /* the whole response */
 #define LINGER_MS 1000 /* reading what the client still sends, after ours */
+/* After accept() failed for want of descriptors or memory (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM) the listener stays readable: polling it again at once
+ * would spin (issue 16), so it rests this long while connections end. */
+#define PAUSE_MS 250
+#define WARN_EVERY_MS 60000
+/* stdin, stdout, stderr, the listener, the end of a new pipe that a worker
+ * keeps, one to spare; then a socket and a worker's pipe per connection */
+#define FDS_RESERVED 6
+#define FDS_PER_CONN 2
 
 /* ---- listening ---- */
 
@@ -88,7 +100,7 @@ int http_listen(const char *spec, const char *from, int *rc)
 
 /* ---- serving ---- */
 
-enum conn_state { C_FREE, C_READ, C_WRITE, C_LINGER };
+enum conn_state { C_FREE, C_READ, C_WORK, C_WRITE, C_LINGER };
 
 struct conn {
 	int fd;
@@ -97,8 +109,21 @@ struct conn {
 	unsigned long long age; /* accept order: the smaller, the older */
 	char in[HTTP_HEAD_MAX];
 	size_t len;
+	struct http_request req; /* parsed; C_WORK: what the worker answers */
+	pid_t pid;               /* C_WORK: the worker */
+	int pipe;                /* C_WORK: its answer comes through here */
 	struct buf out;
 	size_t sent;
+};
+
+struct server {
+	int lfd;
+	const struct http_service *svc;
+	int max;                /* connection slots: HTTPD_MAX_CONNS or fewer */
+	long long paused_until; /* accept() rests until then */
+	long long next_warning;
+	unsigned long long accepted;
+	struct conn conns[HTTPD_MAX_CONNS];
 };
 
 static void conn_close(struct conn *c)
@@ -119,20 +144,120 @@ static void start_write(struct conn *c)
 	c->deadline = now_ms() + WRITE_MS;
 }
 
-/* The whole head is in: answer it. */
-static void respond(struct conn *c, size_t head_len, http_handler handler, void *arg)
+/* In the worker: first close everything of the server's (a client's socket
+ * held here would keep that client from seeing its connection close), then
+ * WORK's answer down the pipe, whole. */
+static void worker(struct server *s, struct conn *c, int wfd)
 {
-	struct http_request r;
-	int status = http_parse_head(c->in, head_len, &r);
+	struct buf out;
+	size_t off = 0;
 
-	if (status)
-		http_error_response(&c->out, status, false);
-	else
-		handler(&r, &c->out, arg);
+	close(s->lfd);
+	for (int i = 0; i < s->max; i++) {
+		if (s->conns[i].state != C_FREE)
+			close(s->conns[i].fd);
+		if (s->conns[i].state == C_WORK)
+			close(s->conns[i].pipe);
+	}
+	buf_init(&out);
+	s->svc->work(&c->req, &out, s->svc->arg);
+	while (!out.oom && off < out.len) {
+		ssize_t n = write(wfd, out.data + off, out.len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(1);
+		off += (size_t)n;
+	}
+	_exit(out.oom ? 1 : 0);
+}
+
+/* A worker per slow request, so one slow answer (a scrape of a frozen
+ * pgbouncer) delays no other (issue 16); there are at most as many as
+ * connection slots, and each is killed at HTTPD_WORK_MS. */
+static void start_work(struct server *s, struct conn *c)
+{
+	int p[2], err;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == 0) {
+		if ((pid = fork()) == 0) {
+			close(p[0]);
+			worker(s, c, p[1]);
+		}
+		err = errno;
+		close(p[1]);
+		if (pid > 0) {
+			fcntl(p[0], F_SETFL, O_NONBLOCK);
+			c->pid = pid;
+			c->pipe = p[0];
+			c->state = C_WORK;
+			c->deadline = now_ms() + HTTPD_WORK_MS;
+			return;
+		}
+		close(p[0]);
+		errno = err;
+	}
+	log_warn("could not start a worker for %s: %s", c->req.path, strerror(errno));
+	http_error_response(&c->out, 503, c->req.head);
 	start_write(c);
 }
 
-static void on_readable(struct conn *c, http_handler handler, void *arg)
+/* Reap C's worker (killed first unless it has finished): its exit status. */
+static int end_worker(struct conn *c, bool kill_it)
+{
+	int status = 0;
+
+	if (kill_it)
+		kill(c->pid, SIGKILL);
+	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	close(c->pipe);
+	return status;
+}
+
+/* The worker's answer is all in (COMPLETE: it closed the pipe), or its time
+ * is up: DONE finishes the response. */
+static void end_work(struct server *s, struct conn *c, bool complete)
+{
+	int status = end_worker(c, !complete);
+
+	if (!complete || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || c->out.oom) {
+		buf_free(&c->out); /* a partial answer is no answer */
+		buf_init(&c->out);
+	}
+	s->svc->done(&c->req, &c->out, s->svc->arg);
+	start_write(c);
+}
+
+static void on_work(struct server *s, struct conn *c)
+{
+	char chunk[16384];
+	ssize_t n = read(c->pipe, chunk, sizeof(chunk));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0)
+		buf_add(&c->out, chunk, (size_t)n);
+	else
+		end_work(s, c, n == 0);
+}
+
+/* The whole head is in: answer it, at once or in a worker. */
+static void respond(struct server *s, struct conn *c, size_t head_len)
+{
+	int status = http_parse_head(c->in, head_len, &c->req);
+
+	if (status) {
+		http_error_response(&c->out, status, false);
+	} else if (!s->svc->answer(&c->req, &c->out, s->svc->arg)) {
+		start_work(s, c);
+		return;
+	}
+	start_write(c);
+}
+
+static void on_readable(struct server *s, struct conn *c)
 {
 	ssize_t n = recv(c->fd, c->in + c->len, sizeof(c->in) - c->len, 0);
 	size_t end;
@@ -145,7 +270,7 @@ static void on_readable(struct conn *c, http_handler handler, void *arg)
 	}
 	c->len += (size_t)n;
 	if ((end = http_head_end(c->in, c->len))) {
-		respond(c, end, handler, arg);
+		respond(s, c, end);
 	} else if (c->len == sizeof(c->in)) {
 		/* too long: the request line itself, or the headers after it */
 		bool line_done = memchr(c->in, '\n', c->len) != NULL;
@@ -184,100 +309,188 @@ static void on_linger(struct conn *c)
 		conn_close(c);
 }
 
-static void on_deadline(struct conn *c)
+static void on_event(struct server *s, struct conn *c)
 {
-	if (c->state == C_READ && c->len > 0) {
+	if (c->state == C_READ)
+		on_readable(s, c);
+	else if (c->state == C_WORK)
+		on_work(s, c);
+	else if (c->state == C_WRITE)
+		on_writable(c);
+	else if (c->state == C_LINGER)
+		on_linger(c);
+}
+
+static void on_deadline(struct server *s, struct conn *c)
+{
+	if (c->state == C_WORK) {
+		end_work(s, c, false);
+	} else if (c->state == C_READ && c->len > 0) {
 		http_error_response(&c->out, 408, false);
 		start_write(c);
-		return;
+	} else {
+		conn_close(c);
 	}
-	conn_close(c);
 }
 
-/* A free slot; when all are taken, the slot of the oldest client that has
- * not had its answer yet (a slow or idle client must not lock scrapes out);
- * NULL when every slot is busy answering. */
-static struct conn *free_slot(struct conn *conns, bool evict)
+/* How readily C gives its slot to a new connection, the smallest first:
+ * free, answered (lingering), nothing received, part of a request; -1 never:
+ * its request is whole and being answered (issue 16: a burst of connections
+ * that send nothing cost scrapes whose request had arrived). */
+static int give_way(const struct conn *c)
 {
-	struct conn *oldest = NULL;
-
-	for (int i = 0; i < MAX_CONNS; i++) {
-		if (conns[i].state == C_FREE)
-			return &conns[i];
-		if (conns[i].state != C_WRITE && (!oldest || conns[i].age < oldest->age))
-			oldest = &conns[i];
+	switch (c->state) {
+	case C_FREE:
+		return 0;
+	case C_LINGER:
+		return 1;
+	case C_READ:
+		return c->len ? 3 : 2;
+	default:
+		return -1;
 	}
-	if (oldest && evict)
-		conn_close(oldest);
-	return oldest;
 }
 
-static void on_accept(int lfd, struct conn *conns)
+/* The slot for a new connection, the oldest of those that give way most
+ * readily; NULL when every slot has a request being answered (then new
+ * clients wait in the backlog). */
+static struct conn *slot_for_new(struct server *s)
 {
-	static unsigned long long accepted;
+	struct conn *best = NULL;
+	int best_rank = -1;
+
+	for (int i = 0; i < s->max; i++) {
+		struct conn *c = &s->conns[i];
+		int r = give_way(c);
+		if (r >= 0 && (!best || r < best_rank || (r == best_rank && c->age < best->age))) {
+			best = c;
+			best_rank = r;
+		}
+	}
+	return best;
+}
+
+/* Read what the clients have sent since the last poll: a request that has
+ * arrived is answered, not evicted. */
+static void catch_up(struct server *s)
+{
+	for (int i = 0; i < s->max; i++)
+		if (s->conns[i].state == C_READ)
+			on_readable(s, &s->conns[i]);
+}
+
+static void pause_accepting(struct server *s)
+{
+	long long now = now_ms();
+
+	if (now >= s->next_warning) {
+		log_warn("could not accept a connection: %s (accepting again in %d ms)",
+			 strerror(errno), PAUSE_MS);
+		s->next_warning = now + WARN_EVERY_MS;
+	}
+	s->paused_until = now + PAUSE_MS;
+}
+
+static void on_accept(struct server *s)
+{
 	struct conn *c;
 	int fd;
 
-	/* when every slot is answering, new clients wait in the backlog */
-	while (free_slot(conns, false) &&
-	       (fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		c = free_slot(conns, true);
+	while ((c = slot_for_new(s))) {
+		if (c->state != C_FREE) {
+			catch_up(s);
+			if (!(c = slot_for_new(s)))
+				return;
+		}
+		fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0 && (errno == ECONNABORTED || errno == EINTR))
+			continue;
+		if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			pause_accepting(s);
+		if (fd < 0)
+			return;
+		if (c->state != C_FREE)
+			conn_close(c);
 		c->fd = fd;
 		c->state = C_READ;
 		c->len = 0;
-		c->age = ++accepted;
+		c->age = ++s->accepted;
 		c->deadline = now_ms() + READ_MS;
 		buf_init(&c->out);
 	}
 }
 
 /* One round of poll(): what each connection waits for, until the nearest
- * deadline. */
-static int poll_round(int lfd, struct conn *conns, struct pollfd *pfd, int *idx)
+ * deadline.  The listener only while a slot can take a new connection and
+ * accept() is not resting. */
+static int poll_round(struct server *s, struct pollfd *pfd, int *idx)
 {
 	long long now = now_ms(), next = now + 60000;
+	bool resting = now < s->paused_until;
 	int n = 0;
 
-	pfd[n++] = (struct pollfd){lfd, POLLIN, 0};
-	for (int i = 0; i < MAX_CONNS; i++) {
-		if (conns[i].state == C_FREE)
+	if (resting)
+		next = s->paused_until;
+	pfd[n++] = (struct pollfd){!resting && slot_for_new(s) ? s->lfd : -1, POLLIN, 0};
+	for (int i = 0; i < s->max; i++) {
+		const struct conn *c = &s->conns[i];
+		if (c->state == C_FREE)
 			continue;
-		if (conns[i].deadline < next)
-			next = conns[i].deadline;
+		if (c->deadline < next)
+			next = c->deadline;
 		idx[n] = i;
-		pfd[n++] = (struct pollfd){conns[i].fd,
-					   conns[i].state == C_WRITE ? POLLOUT : POLLIN, 0};
+		pfd[n++] = (struct pollfd){c->state == C_WORK ? c->pipe : c->fd,
+					   c->state == C_WRITE ? POLLOUT : POLLIN, 0};
 	}
 	return poll(pfd, (nfds_t)n, next > now ? (int)(next - now) : 0) < 0 ? -1 : n;
 }
 
-int http_serve(int lfd, http_handler handler, void *arg)
+/* Each connection may hold two descriptors: with a low RLIMIT_NOFILE, fewer
+ * slots, so that neither accept() nor a worker's pipe() runs out while
+ * clients that send nothing hold the rest. */
+static int conn_budget(void)
 {
-	static struct conn conns[MAX_CONNS];
-	struct pollfd pfd[MAX_CONNS + 1];
-	int idx[MAX_CONNS + 1], n;
+	struct rlimit rl;
+	rlim_t need = FDS_RESERVED + FDS_PER_CONN * HTTPD_MAX_CONNS, n = 1;
 
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return HTTPD_MAX_CONNS;
+	if (rl.rlim_cur > FDS_RESERVED + FDS_PER_CONN)
+		n = (rl.rlim_cur - FDS_RESERVED) / FDS_PER_CONN;
+	log_warn("RLIMIT_NOFILE is %llu: serving %d connections at once, not %d",
+		 (unsigned long long)rl.rlim_cur, (int)n, HTTPD_MAX_CONNS);
+	return (int)n;
+}
+
+int http_serve(int lfd, const struct http_service *svc)
+{
+	static struct server s;
+	struct pollfd pfd[HTTPD_MAX_CONNS + 1];
+	int idx[HTTPD_MAX_CONNS + 1], n;
+
+	s.lfd = lfd;
+	s.svc = svc;
+	s.max = conn_budget();
 	while (!wait_stop_signal) {
-		if ((n = poll_round(lfd, conns, pfd, idx)) < 0)
+		if ((n = poll_round(&s, pfd, idx)) < 0)
 			continue; /* EINTR: the loop condition sees a signal */
 		for (int k = 1; k < n && !wait_stop_signal; k++) {
-			struct conn *c = &conns[idx[k]];
-			short ev = pfd[k].revents;
-			if (ev && c->state == C_READ)
-				on_readable(c, handler, arg);
-			else if (ev && c->state == C_WRITE)
-				on_writable(c);
-			else if (ev && c->state == C_LINGER)
-				on_linger(c);
+			struct conn *c = &s.conns[idx[k]];
+			if (pfd[k].revents)
+				on_event(&s, c);
 			if (c->state != C_FREE && now_ms() >= c->deadline)
-				on_deadline(c);
+				on_deadline(&s, c);
 		}
 		if (pfd[0].revents && !wait_stop_signal)
-			on_accept(lfd, conns);
+			on_accept(&s);
 	}
-	for (int i = 0; i < MAX_CONNS; i++)
-		if (conns[i].state != C_FREE)
-			conn_close(&conns[i]);
+	for (int i = 0; i < s.max; i++) {
+		if (s.conns[i].state == C_WORK)
+			end_worker(&s.conns[i], true);
+		if (s.conns[i].state != C_FREE)
+			conn_close(&s.conns[i]);
+	}
 	close(lfd);
 	return EX_OK;
 }
