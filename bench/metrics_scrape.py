@@ -5,7 +5,10 @@ of PostgreSQL with 50 pools (50 databases, one client login each), `metrics`
 on a free port: the median wall time of 100 sequential GET /metrics, and the
 metrics process's resident memory (VmRSS after the scrapes, VmHWM its peak).
 Also its CPU time per scrape, which a loaded machine disturbs less than wall
-time.  Prints numbers; asserts nothing."""
+time (with its scrape workers').  Then 16 scrapes at once against the same
+pgbouncer frozen with SIGSTOP: the median and the longest wait (each scrape
+has its own 3 s, so about 3 s, not a queue of 16 x 3 s).  Prints numbers;
+asserts nothing."""
 import os
 import pathlib
 import shutil
@@ -16,12 +19,14 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
 from conftest import BIN, Postgres, base_env, free_port, process_env, wait_port  # noqa: E402
 
 POOLS = int(os.environ.get("BENCH_POOLS", "50"))
 SCRAPES = int(os.environ.get("BENCH_SCRAPES", "100"))
+CONCURRENT = 16
 
 
 def proc_kb(pid, field):
@@ -32,9 +37,36 @@ def proc_kb(pid, field):
 
 
 def cpu_ms(pid):
-    """User + system CPU time of PID so far."""
+    """User + system CPU time of PID so far, with that of the children it
+    has reaped (each scrape runs in a worker of its own)."""
     fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in fields[11:15]) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def timed_scrape(url):
+    """(seconds, body) of one GET URL; the body is None when it failed."""
+    t = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            body = r.read().decode()
+    except OSError:
+        body = None
+    return time.monotonic() - t, body
+
+
+def frozen_row(pgbouncer_pid, url):
+    """16 scrapes at once while pgbouncer is stopped (SIGSTOP)."""
+    os.kill(pgbouncer_pid, signal.SIGSTOP)
+    try:
+        with ThreadPoolExecutor(CONCURRENT) as ex:
+            got = list(ex.map(lambda _: timed_scrape(url), range(CONCURRENT)))
+    finally:
+        os.kill(pgbouncer_pid, signal.SIGCONT)
+    secs = [t for t, _ in got]
+    down = sum(1 for _, body in got if body and "pgbouncer_up 0" in body)
+    print(f"metrics, {CONCURRENT} concurrent scrapes, pgbouncer frozen (SIGSTOP): median "
+          f"{statistics.median(secs):.2f} s, max {max(secs):.2f} s, {down} of {CONCURRENT} "
+          f"answered pgbouncer_up 0")
 
 
 def start(args, env):
@@ -90,6 +122,7 @@ def main():
               f"{cpu:.2f} ms per scrape; load average {os.getloadavg()[0]:.1f}")
         print(f"metrics process memory: VmRSS {proc_kb(metrics.pid, 'VmRSS')} kB, "
               f"peak VmHWM {proc_kb(metrics.pid, 'VmHWM')} kB")
+        frozen_row(pool.pid, url)  # `run` exec'd pgbouncer: the same process
     finally:
         for p in (metrics, pool):
             if p and p.poll() is None:
