@@ -76,12 +76,16 @@ def test_compose_examples_keep_the_seed_shape():
     prod = yaml.safe_load((ROOT / "compose-examples/docker-compose.prod.yml").read_text())
     pool = staging["services"]["pgbouncer-test"]
     assert pool["expose"] == ["6432"] and "ports" not in pool
-    assert pool["environment"]["DB_PASSWORD_FILE"].startswith("/run/secrets/")
+    # staging takes the seed's .env.test as it is (DB_PASSWORD too); prod
+    # reads the password from a Docker secret
+    assert pool["environment"]["DB_PASSWORD"].startswith("${DB_PASSWORD")
+    assert prod["services"]["pgbouncer-prod"]["environment"]["DB_PASSWORD_FILE"].startswith(
+        "/run/secrets/")
     assert "env_file" not in pool  # the seed passed every secret of .env.test
     assert staging["services"]["web-test"]["depends_on"]["pgbouncer-test"]["condition"] == \
         "service_healthy"
     assert prod["services"]["pgbouncer-prod"]["ports"][0].endswith("6433}:6432")
-    for name in ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER"):
+    for name in ("DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD"):
         assert name in (ROOT / "compose-examples/.env.example").read_text()
 
 
