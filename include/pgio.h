@@ -21,7 +21,7 @@ enum pgio_result pgio_login(PGconn *conn, long long deadline);
 
 /* pgio_login for a login to the upstream: G (upauth.h) sees each
  * authentication request before libpq answers it; PGIO_REFUSED, with
- * G->why set, when it may not. */
+ * G->why set, when it may not.  G NULL: pgio_login. */
 enum pgio_result pgio_login_guarded(PGconn *conn, long long deadline, struct upauth_guard *g);
 
 /* Send SQL on CONN and collect its results before DEADLINE.  On PGIO_OK *RES

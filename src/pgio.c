@@ -15,21 +15,7 @@
  * hostaddr spares it the name lookup (resolve.h). */
 enum pgio_result pgio_login(PGconn *conn, long long deadline)
 {
-	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-
-	if (!conn || PQstatus(conn) == CONNECTION_BAD)
-		return PGIO_FAILED;
-	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-		struct pollfd pfd = {PQsocket(conn), st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
-				     0};
-		enum deadline_result r = deadline_poll(&pfd, 1, deadline);
-		if (r == DEADLINE_STOPPED)
-			return PGIO_STOPPED;
-		if (r == DEADLINE_PASSED)
-			return PGIO_TIMEOUT;
-		st = PQconnectPoll(conn);
-	}
-	return st == PGRES_POLLING_OK ? PGIO_OK : PGIO_FAILED;
+	return pgio_login_guarded(conn, deadline, NULL);
 }
 
 /* between two looks at a message that has not all come yet */
@@ -110,7 +96,7 @@ enum pgio_result pgio_login_guarded(PGconn *conn, long long deadline, struct upa
 			return PGIO_STOPPED;
 		if (r == DEADLINE_PASSED)
 			return PGIO_TIMEOUT;
-		if (st == PGRES_POLLING_READING && (v = guard(conn, g)) == UPAUTH_MORE) {
+		if (g && st == PGRES_POLLING_READING && (v = guard(conn, g)) == UPAUTH_MORE) {
 			/* a message in pieces (rare: servers send each whole): what
 			 * came is still readable, so the poll would not wait for the
 			 * rest; a short sleep does */

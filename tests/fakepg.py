@@ -115,11 +115,12 @@ class ScramServer:
         stop.wait(5)
 
 
-def asks_in_clear(received):
-    """Asks for the password in clear and keeps whatever comes in RECEIVED."""
+def asks(code, body, received):
+    """Asks for CODE (3: the password in clear, 5: md5) and keeps whatever
+    comes back in RECEIVED."""
     def behave(conn, stop):
         if startup(conn):
-            conn.sendall(auth(3))
+            conn.sendall(auth(code, body))
             conn.settimeout(2)
             try:
                 m = read_message(conn)
@@ -129,22 +130,14 @@ def asks_in_clear(received):
                 pass
             conn.sendall(error_response("28P01", "password authentication failed"))
     return behave
+
+
+def asks_in_clear(received):
+    return asks(3, b"", received)
 
 
 def asks_md5(received):
-    """Asks for md5 and keeps whatever comes in RECEIVED."""
-    def behave(conn, stop):
-        if startup(conn):
-            conn.sendall(auth(5, b"salt"))
-            conn.settimeout(2)
-            try:
-                m = read_message(conn)
-                if m:
-                    received.append(m[1])
-            except OSError:
-                pass
-            conn.sendall(error_response("28P01", "password authentication failed"))
-    return behave
+    return asks(5, b"salt", received)
 
 
 def lets_in(conn, stop):
