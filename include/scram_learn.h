@@ -19,6 +19,10 @@
 #define SCRAM_KEY_LEN 32
 #define SCRAM_MAX_SALT 64
 #define SCRAM_MAX_ITERATIONS 1000000
+/* RFC 7677's floor and PostgreSQL's default: fewer make the client proof a
+ * cheap start for guessing the password (a server, or something in between,
+ * could ask for 1) */
+#define SCRAM_MIN_ITERATIONS 4096
 /* Longest secret secret_scram writes for a salt of SCRAM_MAX_SALT bytes. */
 #define SCRAM_SECRET_MAX 256
 

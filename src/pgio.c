@@ -56,10 +56,12 @@ static enum upauth_verdict guard(PGconn *conn, struct upauth_guard *g)
 	/* the one-byte answer to the SSLRequest: libpq reads whatever came
 	 * with it into its buffer and, after 'N', answers an authentication
 	 * request found there once the startup packet is out, before any look
-	 * here could see it.  So nothing may come with that byte. */
+	 * here could see it.  So nothing may come with an 'N'.  (After 'S'
+	 * libpq refuses what follows itself, and any other first byte is not
+	 * PostgreSQL: libpq fails, and the wait tries again.) */
 	if (PQstatus(conn) == CONNECTION_SSL_STARTUP && !PQsslInUse(conn)) {
 		n = recv(PQsocket(conn), p, 2, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 2) {
+		if (n == 2 && p[0] == 'N') {
 			snprintf(g->why, sizeof(g->why),
 				 "the server sent more than its one-byte answer to the TLS request "
 				 "(an authentication request hidden behind it): not PostgreSQL, or "

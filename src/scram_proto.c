@@ -234,7 +234,7 @@ static bool parse_iterations(const char *v, int *out)
 	if (!*v || strspn(v, "0123456789") != strlen(v))
 		return false;
 	n = strtol(v, &end, 10);
-	if (*end || n < 1 || n > SCRAM_MAX_ITERATIONS)
+	if (*end || n < SCRAM_MIN_ITERATIONS || n > SCRAM_MAX_ITERATIONS)
 		return false;
 	*out = (int)n;
 	return true;
@@ -257,7 +257,7 @@ bool scram_parse_server_first(struct scram_state *s, const char *msg, size_t len
 		return false;
 	}
 	if (!parse_iterations(iter, &s->iterations)) {
-		*why = "the server's SCRAM iteration count is not between 1 and 1000000";
+		*why = "the server's SCRAM iteration count is not between 4096 and 1000000";
 		return false;
 	}
 	s->saltlen = b64_decode(salt, strlen(salt), s->salt, sizeof(s->salt));

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "scram_learn.h" /* SCRAM_MAX_ITERATIONS: the learning login's cap too */
+#include "scram_learn.h" /* SCRAM_MIN/MAX_ITERATIONS: the learning login's bounds too */
 
 /* Where the login is: what the next authentication request may be. */
 enum stage {
@@ -70,6 +70,37 @@ static enum upauth_verdict refuse(struct upauth_guard *g, const char *what, cons
 	return UPAUTH_REFUSE;
 }
 
+/* Does the message end where libpq stops reading it?  libpq goes on to
+ * the next message from where its handler stopped, not from the declared
+ * end, so bytes past that are a second request read in the same go,
+ * which the guard would never see: Ok and the cleartext request have no
+ * body, md5 a 4-byte salt, SASL a list of names ended by an empty one. */
+static bool read_whole(uint32_t code, const unsigned char *p, size_t n)
+{
+	size_t at = 0;
+
+	switch (code) {
+	case 0:
+	case 3:
+		return n == 0;
+	case 5:
+		return n == 4;
+	case 10:
+		while (at < n) {
+			size_t len = strnlen((const char *)p + at, n - at);
+			if (len == n - at)
+				return false; /* a name without its NUL */
+			if (len == 0)
+				return at + 1 ==
+				       n; /* the empty name ends the list, and the message */
+			at += len + 1;
+		}
+		return false;
+	default: /* SASLContinue, SASLFinal, GSS: libpq reads the whole body */
+		return true;
+	}
+}
+
 /* Does the SASL offer (NUL-terminated names, then an empty one) name
  * SCRAM-SHA-256, with or without channel binding? */
 static bool offers_scram(const unsigned char *p, size_t n)
@@ -112,6 +143,13 @@ static enum upauth_verdict request(struct upauth_guard *g, uint32_t code, const 
 {
 	unsigned long long n;
 
+	if (!read_whole(code, body, len))
+		return refuse(
+			g,
+			"the server sent an authentication request with bytes past what libpq "
+			"reads of it (a second request hidden inside it): not PostgreSQL, or "
+			"something in between",
+			NULL);
 	switch (code) {
 	case 0: /* AuthenticationOk */
 		if (g->stage == ST_START && !(g->allow & UPAUTH_TRUST))
@@ -146,11 +184,15 @@ static enum upauth_verdict request(struct upauth_guard *g, uint32_t code, const 
 		if (g->stage != ST_SASL)
 			break;
 		n = iterations(body, len);
-		if (n == 0 || n > SCRAM_MAX_ITERATIONS) {
-			snprintf(g->why, sizeof(g->why),
-				 "the server's SCRAM iteration count (%s%llu) is not between 1 and "
-				 "%d: refused before computing it, which could take minutes",
-				 n ? "" : "missing or ", n, SCRAM_MAX_ITERATIONS);
+		if (n > SCRAM_MAX_ITERATIONS ||
+		    (n < SCRAM_MIN_ITERATIONS && !(n && g->allow == UPAUTH_ANY))) {
+			snprintf(
+				g->why, sizeof(g->why),
+				"the server's SCRAM iteration count (%s%llu) is not between %d and "
+				"%d: refused before computing it (more could take minutes; fewer make "
+				"the proof cheap to guess the password from)",
+				n ? "" : "missing or ", n, SCRAM_MIN_ITERATIONS,
+				SCRAM_MAX_ITERATIONS);
 			return UPAUTH_REFUSE;
 		}
 		g->stage = ST_PROOF;

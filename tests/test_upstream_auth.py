@@ -227,3 +227,43 @@ def test_a_sasl_offer_of_a_prefix_of_scram_is_no_scram():
         r, took = wait(env_for(srv))
     assert r.returncode == 77 and took < QUICK, r.stderr
     assert "SASL mechanism other than SCRAM-SHA-256" in r.stderr
+
+
+@pytest.mark.parametrize("hidden", ["cleartext", "trust"])
+def test_request_hidden_inside_the_sasl_offer_is_refused(hidden):
+    """libpq reads a SASL offer up to the empty name that ends the list and
+    takes what follows inside the message as the next one; a guard that
+    split by the declared length saw one allowed offer (found by an attack
+    run: the password in clear, every retry)."""
+    received = []
+    inner = fakepg.auth(3) if hidden == "cleartext" else fakepg.auth(0) + fakepg.READY
+
+    def behave(conn, stop):
+        if not fakepg.startup(conn):
+            return
+        conn.sendall(fakepg.auth(10, b"SCRAM-SHA-256\0\0" + inner))
+        conn.settimeout(2)
+        try:
+            while (m := fakepg.read_message(conn)):
+                received.append(m[1])
+        except OSError:
+            pass
+
+    with fakepg.FakeServer(behave) as srv:
+        r, took = wait(env_for(srv))
+    assert r.returncode == 77, r.stderr
+    assert took < QUICK
+    assert "hidden inside it" in r.stderr, r.stderr
+    assert received == []
+
+
+def test_too_few_iterations_are_refused_before_the_proof_is_sent():
+    """A proof made with 1 iteration is cheap to guess the password from."""
+    srv_behave = fakepg.ScramServer(PASSWORD, iterations=1)
+    with fakepg.FakeServer(srv_behave) as srv:
+        r, took = wait(env_for(srv))
+        assert r.returncode == 77 and took < QUICK, r.stderr
+        assert "between 4096 and 1000000" in r.stderr
+        assert len(srv_behave.received) == 1  # the first message only, no proof
+        r, _ = wait(env_for(srv, PGBOUNCER_UPSTREAM_AUTH="any"))
+        assert r.returncode == 0, r.stderr

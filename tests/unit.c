@@ -610,10 +610,11 @@ static void test_scram_server_first_refusals(void)
 {
 	server_first_refused("r=xyzdef,s=QUJD,i=4096", "does not extend ours");
 	server_first_refused("r=abc,s=QUJD,i=4096", "does not extend ours");
-	server_first_refused("r=abcdef,s=QUJD,i=0", "between 1 and 1000000");
-	server_first_refused("r=abcdef,s=QUJD,i=1000001", "between 1 and 1000000");
-	server_first_refused("r=abcdef,s=QUJD,i=-5", "between 1 and 1000000");
-	server_first_refused("r=abcdef,s=QUJD,i=40x", "between 1 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=0", "between 4096 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=4095", "between 4096 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=1000001", "between 4096 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=-5", "between 4096 and 1000000");
+	server_first_refused("r=abcdef,s=QUJD,i=40x", "between 4096 and 1000000");
 	server_first_refused("r=abcdef,s=QU!D,i=4096", "not base64");
 	server_first_refused("r=abcdef,s=QUJ,i=4096", "not base64");
 	server_first_refused("s=QUJD,r=abcdef,i=4096", "malformed");
@@ -867,6 +868,24 @@ static void test_upauth(void)
 	      "an overflowing count let through");
 	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==", 15) == UPAUTH_REFUSE,
 	      "no count let through");
+	/* too few iterations: a proof cheap to guess the password from */
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==,i=4095", 22) == UPAUTH_REFUSE,
+	      "4095 iterations let through");
+	CHECK(guard_after(UPAUTH_SCRAM, sasl, 1, 11, "r=ab,s=c2FsdA==,i=4096", 22) == UPAUTH_GO,
+	      "4096 iterations refused");
+	CHECK(guard_after(UPAUTH_ANY, sasl, 1, 11, "r=ab,s=c2FsdA==,i=1", 19) == UPAUTH_GO,
+	      "any refused 1 iteration");
+	/* a request hidden inside another: libpq reads to its handler's end */
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 10, "SCRAM-SHA-256\0\0R\0\0\0\x08\0\0\0\x03",
+			  24) == UPAUTH_REFUSE,
+	      "cleartext hidden after the SASL list let through");
+	CHECK(guard_after(UPAUTH_SCRAM, NULL, 0, 10, "SCRAM-SHA-256\0", 14) == UPAUTH_REFUSE,
+	      "a SASL list without its end let through");
+	CHECK(guard_after(UPAUTH_SCRAM | UPAUTH_MD5, NULL, 0, 5, "saltR\0\0\0\x08\0\0\0\x03", 13) ==
+		      UPAUTH_REFUSE,
+	      "cleartext hidden after the md5 salt let through");
+	CHECK(guard_after(UPAUTH_SCRAM | UPAUTH_TRUST, NULL, 0, 0, "x", 1) == UPAUTH_REFUSE,
+	      "Ok with a body let through");
 	/* opted in */
 	CHECK(guard_after(UPAUTH_SCRAM | UPAUTH_PASSWORD, NULL, 0, 3, "", 0) == UPAUTH_GO,
 	      "password opted in, refused");
