@@ -270,15 +270,36 @@ static bool secret_changes(const struct state *s, const char *old)
  * away for 15 s.  So there, with PAUSE first, no server connection is
  * opened until RESUME, and by then the keys are the new ones.  PAUSE waits
  * for the running transactions; if they take too long, no pause. */
+/* PAUSE for at most PAUSE_MS: 1 when this reload paused pgbouncer, 0 when
+ * pgbouncer refused (already paused: by a drain, or an operator; theirs to
+ * RESUME, never ours), -1 when the PAUSE is still waiting for transactions
+ * (or its answer was lost). */
+static int pause_pool(struct pg_conn *conn)
+{
+	PGresult *r;
+	enum pgio_result io = pgio_query((PGconn *)conn, "PAUSE", now_ms() + PAUSE_MS, &r);
+	int st = io != PGIO_OK ? -1 : PQresultStatus(r) == PGRES_COMMAND_OK ? 1 : 0;
+
+	if (st == 0) {
+		const char *why = PQresultErrorMessage(r);
+		log_warn("reload: pgbouncer refused PAUSE (%.*s): it is paused by someone else (a "
+			 "drain?), who resumes it; reloading without a PAUSE of its own",
+			 (int)strcspn(why, "\n"), why);
+	}
+	PQclear(r);
+	return st;
+}
+
 static int switch_files(struct pg_conn **conn, const struct local *l, const struct state *s,
 			bool pause)
 {
-	bool paused = pause && console_query(*conn, "PAUSE", now_ms() + PAUSE_MS, NULL, "reload");
+	int p = pause ? pause_pool(*conn) : 0;
+	bool paused = p == 1;
 	struct pool_logins logins;
 	bool reloaded, resumed;
 	int rc;
 
-	if (pause && !paused) {
+	if (p < 0) {
 		/* the PAUSE still waits on CONN: cancel it from a fresh one */
 		console_close(*conn);
 		if (!(*conn = console_open(l, now_ms() + CONSOLE_MS, "reload")) ||

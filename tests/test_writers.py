@@ -5,12 +5,13 @@ the pool serves after every round, and no writer removes the generation
 another made current."""
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import threading
 import time
 
-from conftest import BIN, base_env, entrypoint, free_port, process_env
+from conftest import BIN, STATIC, base_env, entrypoint, free_port, process_env
 from test_daytwo import Pool, new_user
 from test_daytwo import running, secret_dir  # noqa: F401  pytest fixtures
 
@@ -114,3 +115,27 @@ def test_render_waits_for_a_writer_and_sigterm_ends_the_wait(pg, config_dir):
     finally:
         os.close(holder)
     assert rc == 128 + 15, p.stderr.read()
+
+
+def test_reload_never_resumes_a_pause_it_did_not_make(pg, config_dir, secret_dir, running):
+    """PAUSE/RESUME pairs belong to whoever paused: an operator's PAUSE (or
+    a drain's, on pgbouncer before 1.23) survives a reload that wanted a
+    PAUSE of its own (a changed SCRAM secret on pgbouncer before 1.24)."""
+    pool = Pool(pg, config_dir, secret_dir, running)
+
+    def console(cmd):
+        return entrypoint(["console", "-c", cmd, "--config-dir", str(config_dir)], pool.env)
+
+    assert console("PAUSE").returncode == 0
+    try:
+        pool.pg.sql(f"ALTER ROLE {pool.user} PASSWORD 'new-Pa55'")
+        pool.put("new-Pa55")
+        r = pool.reload()
+        # (1.18 has no SHOW STATE: a second PAUSE says whether it is paused)
+        again = console("PAUSE")
+        assert again.returncode == 64 and "already suspended/paused" in again.stderr, \
+            again.stderr + r.stderr
+        if not STATIC:  # 1.18 wants the PAUSE for this change; 1.24 does not
+            assert "refused PAUSE" in r.stderr, r.stderr
+    finally:
+        assert console("RESUME").returncode == 0
