@@ -50,12 +50,12 @@ PROMISED = {
 class Metrics:
     """`pgbouncer-entrypoint metrics` in the background."""
 
-    def __init__(self, config_dir, env, args=None, **popen):
+    def __init__(self, config_dir, env, args=None, prefix=(), **popen):
         self.port = free_port()
         self.log = None
         env = dict(env, PGBOUNCER_METRICS_LISTEN=f"127.0.0.1:{self.port}")
         self.proc = subprocess.Popen(
-            [str(BIN), "metrics", "--config-dir", str(config_dir)] + (args or []),
+            [*prefix, str(BIN), "metrics", "--config-dir", str(config_dir)] + (args or []),
             env=process_env(env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             **popen)
         if not wait_port(self.port, 10):
@@ -164,8 +164,8 @@ class Pool:
 def metrics():
     started = []
 
-    def start(config_dir, env, args=None, **popen):
-        m = Metrics(config_dir, env, args, **popen)
+    def start(config_dir, env, args=None, prefix=(), **popen):
+        m = Metrics(config_dir, env, args, prefix, **popen)
         started.append(m)
         return m
 
