@@ -47,4 +47,13 @@ int config_set(struct config *c, const char *name, const char *value);
  * Returns a status. */
 int config_check_version(const struct config *c, int version);
 
+/* Our defaults for settings newer than the oldest pgbouncer, set where no
+ * variable did and VERSION has the setting.  max_prepared_statements = 200:
+ * 1.21-1.23 default it to 0, and clients that prepare (asyncpg, pgbench -M
+ * prepared) then fail in transaction mode (issue 18, docs/clients.md).  An
+ * older pgbouncer stops at an unknown key, and VERSION 0 (render, init, a
+ * user's own ini: no pgbouncer asked) cannot tell, so then nothing is added.
+ * Returns a status. */
+int config_version_defaults(struct config *c, int version);
+
 #endif

@@ -36,6 +36,9 @@ struct setting {
 	const char *values;      /* ST_ENUM: allowed values, space separated */
 };
 
+/* The oldest pgbouncer the table describes: every row has since >= it. */
+#define SETTING_OLDEST 118
+
 extern const struct setting settings[];
 extern const size_t n_settings;
 

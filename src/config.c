@@ -86,8 +86,12 @@ static int resolve_setting(struct config *c, struct env *e, const struct setting
 
 	if ((rc = chosen_value(e, s, &v, origin, sizeof(origin))))
 		return rc;
+	/* a default the oldest pgbouncer does not know would stop it at startup:
+	 * it waits for the version (config_version_defaults) */
 	if (!v)
-		return s->our_default ? config_set(c, s->name, s->our_default) : EX_OK;
+		return s->our_default && s->since <= SETTING_OLDEST
+			       ? config_set(c, s->name, s->our_default)
+			       : EX_OK;
 	if (!(c->set_by[setting_index(s)] = strdup(origin)))
 		return EX_OSERR;
 	buf_init(&norm);
@@ -137,6 +141,21 @@ int config_check_version(const struct config *c, int version)
 		rc = EX_CONFIG;
 	}
 	return rc;
+}
+
+int config_version_defaults(struct config *c, int version)
+{
+	int rc;
+
+	for (size_t i = 0; version && i < n_settings; i++) {
+		const struct setting *s = &settings[i];
+		if (!s->our_default || s->since <= SETTING_OLDEST || s->since > version ||
+		    c->value[i])
+			continue;
+		if ((rc = config_set(c, s->name, s->our_default)))
+			return rc;
+	}
+	return EX_OK;
 }
 
 void config_free(struct config *c)

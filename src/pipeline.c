@@ -78,14 +78,17 @@ static int target_version(const struct options *o, struct state *s, int *version
 
 int validate(const struct options *o, struct state *s)
 {
-	int rc, version;
+	int rc, version = 0;
 
-	if ((rc = plan_build(&s->plan, &s->cfg, &s->env, o->cmd == CMD_CHECK)))
-		return rc;
 	/* a setting newer than the pgbouncer that will run is fatal to it at
-	 * startup: say so now, naming the variable, before anything is written */
+	 * startup: say so now, naming the variable, before anything is written;
+	 * the version also decides the defaults that need a newer pgbouncer,
+	 * so it is known before the files are built */
 	if (!s->plan.user_ini && ((rc = target_version(o, s, &version)) ||
 				  (rc = config_check_version(&s->cfg, version))))
+		return rc;
+	if ((rc = config_version_defaults(&s->cfg, version)) ||
+	    (rc = plan_build(&s->plan, &s->cfg, &s->env, o->cmd == CMD_CHECK)))
 		return rc;
 	return plan_check_supplied(&s->plan, &s->runas);
 }

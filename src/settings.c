@@ -14,7 +14,9 @@
 /* Sorted by name (setting_find is a binary search).  Sources: pgbouncer's
  * src/main.c at 1.18.0 ... 1.25.2: the type, default, first version and
  * CF_NO_RELOAD flag of each ConfElem.  our_default is the seed document's
- * staging value where it differs from pgbouncer's. */
+ * staging value where it differs from pgbouncer's; for a setting newer than
+ * SETTING_OLDEST it is written only for a pgbouncer that has the setting
+ * (config_version_defaults). */
 /* One row per setting reads better than rows wrapped by the formatter. */
 /* clang-format off */
 const struct setting settings[] = {
@@ -61,7 +63,7 @@ const struct setting settings[] = {
 	{.name = "max_db_client_connections", .type = ST_INT, .pgb_default = "0", .since = 124, .min = 0, .max = I},
 	{.name = "max_db_connections", .type = ST_INT, .pgb_default = "0", .since = 118, .flags = SF_BARE, .min = 0, .max = I},
 	{.name = "max_packet_size", .type = ST_INT, .pgb_default = "2147483647", .since = 118, .flags = SF_BARE, .min = 0, .max = I},
-	{.name = "max_prepared_statements", .type = ST_INT, .pgb_default = "200", .since = 121, .flags = SF_BARE, .min = 0, .max = I},
+	{.name = "max_prepared_statements", .type = ST_INT, .pgb_default = "200", .our_default = "200", .since = 121, .flags = SF_BARE, .min = 0, .max = I},
 	{.name = "max_user_client_connections", .type = ST_INT, .pgb_default = "0", .since = 124, .min = 0, .max = I},
 	{.name = "max_user_connections", .type = ST_INT, .pgb_default = "0", .since = 118, .flags = SF_BARE, .min = 0, .max = I},
 	{.name = "min_pool_size", .type = ST_INT, .pgb_default = "0", .since = 118, .flags = SF_BARE, .min = 0, .max = I},

@@ -427,6 +427,53 @@ static void test_env_cases(void)
 	free(n > 0 ? names : NULL);
 }
 
+/* max_prepared_statements = 200 (issue 18) for a pgbouncer that has it
+ * (1.21+): never for 1.18, which stops at the unknown key, nor when the
+ * version is unknown (0); a variable, 0 included, wins. */
+static void version_default_case(const char *setting_var, int version, const char *want)
+{
+	const char *envp[] = {"DB_HOST=db", "DB_USER=u", "DB_PASSWORD=pw", setting_var, NULL};
+	struct env e;
+	struct config cfg;
+	struct buf log;
+	const char *got;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	buf_init(&log);
+	log_capture(&log);
+	rc = env_load(&e, envp, fake_reader, vars_file_capable);
+	if (!rc)
+		rc = config_build(&cfg, &e, "/etc/pgbouncer", true);
+	if (!rc)
+		rc = config_check_version(&cfg, version);
+	if (!rc)
+		rc = config_version_defaults(&cfg, version);
+	log_capture(NULL);
+	got = config_get(&cfg, "max_prepared_statements");
+	CHECK(rc == 0, "%s at %d: status %d (%s)", setting_var ? setting_var : "(unset)", version,
+	      rc, buf_str(&log));
+	CHECK(want ? got && !strcmp(got, want) : !got,
+	      "%s at %d: max_prepared_statements %s, want %s",
+	      setting_var ? setting_var : "(unset)", version, got ? got : "(none)",
+	      want ? want : "(none)");
+	config_free(&cfg);
+	env_free(&e);
+	buf_free(&log);
+}
+
+static void test_version_defaults(void)
+{
+	version_default_case(NULL, 0, NULL);
+	version_default_case(NULL, 118, NULL);
+	version_default_case(NULL, 120, NULL);
+	version_default_case(NULL, 121, "200");
+	version_default_case(NULL, 124, "200");
+	version_default_case("MAX_PREPARED_STATEMENTS=0", 124, "0");
+	version_default_case("PGBOUNCER_MAX_PREPARED_STATEMENTS=50", 121, "50");
+	version_default_case("MAX_PREPARED_STATEMENTS=", 124, "200");
+}
+
 /* ---- templates and userlist parsing -------------------------------------- */
 
 static void template_case(const char *tmpl, enum template_kind kind, bool redact, const char *want,
@@ -931,6 +978,7 @@ int main(int argc, char **argv)
 	each_row("settings.tsv", settings_row);
 	test_settings_table();
 	test_env_cases();
+	test_version_defaults();
 	test_templates();
 	test_userlist_parse();
 	test_log_escapes();
