@@ -72,7 +72,7 @@ def crane(*args, **kw):
 
 
 @pytest.mark.skipif(not COMPOSE, reason="docker-compose not installed")
-@pytest.mark.parametrize("example,web", COMPOSE_EXAMPLES, ids=["staging", "prod", "init", "watch"])
+@pytest.mark.parametrize("example,web", COMPOSE_EXAMPLES, ids=["prod", "init", "watch"])
 def test_compose_example_pulls_from_the_registry_and_serves(pushed, example, web):
     for t in (VERSION, f"{VERSION}-init"):
         docker("rmi", f"{pushed}:{t}", check=False)
