@@ -20,7 +20,7 @@
 # into build/deps-<flavour> (arm64: build/deps-musl-arm64) by
 # scripts/build-deps.sh.
 
-VERSION := $(shell sed -n 's/.*PGBE_VERSION "\(.*\)"/\1/p' include/version.h)
+VERSION := $(shell sed -n 's/.*PGBE_VERSION "\(.*\)"/\1/p' src/base/version.h)
 
 # The dependencies' pins and recipe are inputs: a change runs the dependency
 # build again, which rebuilds what changed and nothing else.
@@ -67,20 +67,20 @@ CFLAGS ?= -O2
 # how OpenSSL and libpq were built (Debian revision, patches), for --version;
 # deferred like MUSL_VERSION: read after the dependency build wrote it
 DEP_BUILD = $(shell scripts/deps-about.sh $(DEPS) $(1))
-CPPFLAGS = -D_GNU_SOURCE -Iinclude -I$(DEPS)/include -isystem $(DEPS)/kernel-headers \
+CPPFLAGS = -D_GNU_SOURCE -Isrc -I$(DEPS)/include -isystem $(DEPS)/kernel-headers \
 	-DPGBE_MUSL_VERSION='"$(MUSL_VERSION)"' -DPGBE_MUSL_BUILD='"$(call DEP_BUILD,musl)"' \
 	-DPGBE_OPENSSL_BUILD='"$(call DEP_BUILD,openssl)"' -DPGBE_LIBPQ_BUILD='"$(call DEP_BUILD,libpq)"'
 # no build directory in the binary: the same commit gives the same bytes
 ALL_CFLAGS := -std=c11 $(WARN) $(HARDEN) $(SECTIONS) -ffile-prefix-map=$(CURDIR)/= $(CFLAGS)
 LIBS := -L$(DEPS)/lib -lpq -lpgcommon -lpgport -lssl -lcrypto
 
-SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+SRC := $(filter-out src/cmd/main.c,$(wildcard src/*/*.c))
 OBJ := $(patsubst src/%.c,$(OUT)/obj/%.o,$(SRC))
-HDR := $(wildcard include/*.h)
+HDR := $(wildcard src/*/*.h)
 BIN := $(OUT)/pgbouncer-entrypoint
 UNIT := $(OUT)/unit-tests
 
-.PHONY: FORCE all deps deps-check test unit demo san bench fuzz fuzz-build image image-native push arm64 tools dockerfile \
+.PHONY: FORCE all deps deps-check test check check-layers unit demo san bench fuzz fuzz-build image image-native push arm64 tools dockerfile \
 	readme-settings format clean distclean
 all: $(BIN)
 
@@ -152,7 +152,7 @@ $(OUT)/obj/%.o: src/%.c $(HDR) $(FLAGS) | $(DEPS)/.libpq.done
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-$(BIN): $(OBJ) $(OUT)/obj/main.o $(FLAGS)
+$(BIN): $(OBJ) $(OUT)/obj/cmd/main.o $(FLAGS)
 ifeq ($(FLAVOUR),musl)
 	$(CC) $(ALL_CFLAGS) $(LDSTATIC) -o $@.unstripped $(filter %.o,$^) $(LIBS)
 	@# the unstripped copy tells the SBOM which C library functions are linked
@@ -171,6 +171,21 @@ unit: $(UNIT)
 test: $(BIN) $(UNIT) $(PGBOUNCER_BIN) arm64 tools
 	scripts/install-test-packages.sh
 	tests/run
+
+# The edit-test loop: the C unit tests, the layers, and the unit and
+# integration tiers (pytest.ini) against this build and Debian's pgbouncer;
+# no images, registry, arm64 or fuzzing (make test runs those too).
+check: $(BIN) $(UNIT)
+	scripts/install-test-packages.sh
+	$(UNIT) tests/data
+	scripts/check-format.sh
+	scripts/check-layers.py
+	/usr/bin/python3 -m pytest -p no:cacheprovider -q -m "unit or integration" tests
+
+# No include from a layer above, no two modules that include each other
+# (docs/building.md, "How the code is laid out").
+check-layers:
+	scripts/check-layers.py
 
 # make demo runs the image's own static pgbouncer, and says how long the
 # build before it took (on a new machine: the dependencies from Debian's
@@ -229,7 +244,7 @@ FUZZ_DEPS := build/deps-host
 FUZZ_OUT := build/fuzz
 FUZZ_SAN := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=all
-FUZZ_CFLAGS := -std=c11 $(WARN) $(FUZZ_SAN) -D_GNU_SOURCE -Iinclude -I$(FUZZ_DEPS)/include
+FUZZ_CFLAGS := -std=c11 $(WARN) $(FUZZ_SAN) -D_GNU_SOURCE -Isrc -I$(FUZZ_DEPS)/include
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 FUZZ_OBJ := $(patsubst src/%.c,$(FUZZ_OUT)/obj/%.o,$(SRC)) \

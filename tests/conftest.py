@@ -372,3 +372,27 @@ def expected_sbom_versions(reported):
             "openssl": reported["OpenSSL"][1] or reported["OpenSSL"][0],
             "libpq": reported["libpq"][1] or reported["libpq"][0],
             "musl": reported["musl"][1] or reported["musl"][0]}
+
+
+# ---- the tiers (pytest.ini) ------------------------------------------------
+
+TIER_OF_FILE = {
+    "test_cli.py": "unit",
+    "test_usage.py": "unit",
+    "test_docker.py": "docker",
+    "test_fresh.py": "docker",
+    "test_release.py": "docker",
+    "test_registry.py": "registry",
+}
+# a tier that builds images or whole machines: minutes per test, not seconds
+LONG_TIERS = {"docker": 2400, "registry": 2400}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = TIER_OF_FILE.get(item.path.name, "integration")
+        item.add_marker(getattr(pytest.mark, tier))
+        if "arm64" in item.name:
+            item.add_marker(pytest.mark.arm64)
+        if tier in LONG_TIERS and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(LONG_TIERS[tier]))

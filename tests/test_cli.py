@@ -1,7 +1,9 @@
 """Command line, help and the settings table against README."""
 import pathlib
 import re
+import shutil
 import subprocess
+import sys
 
 from conftest import BIN, ROOT, entrypoint
 
@@ -112,5 +114,28 @@ def test_readme_lays_out_every_module():
     section = text.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
     rows = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", section, re.M))
     named = {m for row in rows for m in row if m}
-    modules = {p.stem for p in (ROOT / "src").glob("*.c")}
+    modules = {p.stem for p in (ROOT / "src").glob("*/*.c")}
     assert modules - named == set(), "not in README's module table"
+
+
+def test_layers_have_no_upward_include_and_no_cycle(tmp_path):
+    """src/'s folders are layers (docs/building.md): the check passes on the
+    tree, and fails, naming the line, on an upward include and on a cycle."""
+    ok = subprocess.run([sys.executable, str(ROOT / "scripts/check-layers.py")],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout
+    assert "0 problems" in ok.stdout
+    shutil.copytree(ROOT / "src", tmp_path / "src")
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts/check-layers.py", tmp_path / "scripts")
+    buf = tmp_path / "src/base/buf.h"
+    buf.write_text(buf.read_text() + '#include "cmd/cli.h"\n')
+    log = tmp_path / "src/base/log.h"
+    log.write_text(log.read_text() + '#include "base/deadline.h"\n')
+    deadline = tmp_path / "src/base/deadline.h"
+    deadline.write_text(deadline.read_text() + '#include "base/log.h"\n')
+    bad = subprocess.run([sys.executable, str(tmp_path / "scripts/check-layers.py")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "src/base/buf.h" in bad.stdout and "includes cmd/cli.h, a layer above" in bad.stdout
+    assert "cycle: " in bad.stdout and "base/deadline" in bad.stdout and "base/log" in bad.stdout

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT, free_port, make_tls_files
 
-VERSION = [l.split('"')[1] for l in (ROOT / "include/version.h").read_text().splitlines()
+VERSION = [l.split('"')[1] for l in (ROOT / "src/base/version.h").read_text().splitlines()
            if "PGBE_VERSION" in l and '"' in l][0]
 PASSWORD = "p@ss:w/rd?#% 'x\"y\\z"
 TAG = uuid.uuid4().hex[:8]

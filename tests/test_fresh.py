@@ -27,7 +27,7 @@ from conftest import ROOT, expected_sbom_versions, reported_versions
 from test_docker import docker_available, sh
 
 IMAGE = "pgbe-debian:bookworm"
-VERSION = re.search(r'PGBE_VERSION "(.*)"', (ROOT / "include/version.h").read_text()).group(1)
+VERSION = re.search(r'PGBE_VERSION "(.*)"', (ROOT / "src/base/version.h").read_text()).group(1)
 
 if not docker_available():
     print("\n*** FRESH-MACHINE TIER SKIPPED: `docker info` failed ***\n")

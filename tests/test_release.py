@@ -14,7 +14,7 @@ import yaml
 
 from conftest import ROOT, expected_sbom_versions, reported_versions
 
-VERSION = re.search(r'PGBE_VERSION "(.*)"', (ROOT / "include/version.h").read_text()).group(1)
+VERSION = re.search(r'PGBE_VERSION "(.*)"', (ROOT / "src/base/version.h").read_text()).group(1)
 WORKFLOW = ROOT / ".github/workflows/release.yml"
 QEMU = shutil.which("qemu-aarch64-static") or "/usr/bin/qemu-aarch64-static"
 BINARIES = {"amd64": ROOT / "build", "arm64": ROOT / "build/arm64"}

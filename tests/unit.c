@@ -9,28 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "config.h"
-#include "console.h"
-#include "env.h"
-#include "http.h"
-#include "log.h"
-#include "metrics.h"
-#include "plan.h"
-#include "quote.h"
-#include "learn.h"
-#include "reload.h"
-#include "render.h"
-#include "scram_proto.h"
-#include "secret.h"
-#include "settings.h"
-#include "template.h"
-#include "unknown.h"
-#include "upauth.h"
-#include "url.h"
-#include "userlist_form.h"
-#include "vars.h"
-#include "wait.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "cmd/reload.h"
+#include "http/http.h"
+#include "http/metrics.h"
+#include "learn/learn.h"
+#include "learn/scram_proto.h"
+#include "learn/userlist_form.h"
+#include "model/config.h"
+#include "model/env.h"
+#include "model/model.h"
+#include "model/quote.h"
+#include "model/settings.h"
+#include "model/unknown.h"
+#include "model/url.h"
+#include "model/vars.h"
+#include "pg/console.h"
+#include "pg/upauth.h"
+#include "pg/wait.h"
+#include "text/ini.h"
+#include "text/plan.h"
+#include "text/render.h"
+#include "text/secret.h"
+#include "text/template.h"
 
 static int passed, failed;
 static const char *datadir;
@@ -320,7 +322,7 @@ static int run_env_case(struct env_case *c, struct buf *ini, struct buf *ul, str
 	struct config cfg;
 	int rc;
 
-	/* a case that fails before config_build still frees a zeroed model */
+	/* a case that fails before model_build still frees a zeroed model */
 	memset(&cfg, 0, sizeof(cfg));
 	c->envp[c->n_env] = NULL;
 	log_capture(log);
@@ -328,7 +330,7 @@ static int run_env_case(struct env_case *c, struct buf *ini, struct buf *ul, str
 	if (!rc)
 		rc = unknown_check(&e);
 	if (!rc)
-		rc = config_build(&cfg, &e, "/etc/pgbouncer", true);
+		rc = model_build(&cfg, &e, "/etc/pgbouncer", true);
 	if (!rc) {
 		render_ini(&cfg, ini, false);
 		render_userlist(&cfg, ul, false);
@@ -444,7 +446,7 @@ static void version_default_case(const char *setting_var, int version, const cha
 	log_capture(&log);
 	rc = env_load(&e, envp, fake_reader, vars_file_capable);
 	if (!rc)
-		rc = config_build(&cfg, &e, "/etc/pgbouncer", true);
+		rc = model_build(&cfg, &e, "/etc/pgbouncer", true);
 	if (!rc)
 		rc = config_check_version(&cfg, version);
 	if (!rc)

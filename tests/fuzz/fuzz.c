@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "log.h"
+#include "base/log.h"
 #include "pgbreader.h"
 
 size_t pieces_split(const uint8_t *data, size_t size, char **out, size_t max)

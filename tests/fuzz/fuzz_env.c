@@ -1,12 +1,12 @@
 /* Environment -> model -> rendered files: env_load, config_check_unknown,
- * config_build, render_ini, render_userlist, as main() runs them.
+ * model_build, render_ini, render_userlist, as main() runs them.
  *
  * Input: NUL-separated entries.  "NAME=value" is an environment variable;
  * "@file:PATH=CONTENT" is a file the _FILE reader can read; "@user_ini"
  * means the user supplies pgbouncer.ini (the upstream becomes optional).
  * PGBOUNCER_CONFIG_DIR is taken as the config directory, as cli.c does.
  *
- * Invariant, for every environment config_build accepts: pgbouncer reading
+ * Invariant, for every environment model_build accepts: pgbouncer reading
  * the rendered pgbouncer.ini sees exactly the sections [databases] and
  * [pgbouncer], no %include, one line per upstream whose key is its alias
  * and whose connection string holds exactly host, port, dbname (user and
@@ -22,15 +22,16 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
-#include "env.h"
+#include "base/log.h"
 #include "fuzz.h"
-#include "log.h"
+#include "model/config.h"
+#include "model/env.h"
+#include "model/model.h"
+#include "model/settings.h"
+#include "model/unknown.h"
+#include "model/vars.h"
 #include "pgbreader.h"
-#include "render.h"
-#include "settings.h"
-#include "unknown.h"
-#include "vars.h"
+#include "text/render.h"
 
 #define MAX_ENTRIES 64
 
@@ -352,8 +353,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!rc)
 		rc = unknown_check(&e);
 	if (!rc)
-		rc = config_build(&c, &e, config_dir ? config_dir : "/etc/pgbouncer",
-				  need_upstream);
+		rc = model_build(&c, &e, config_dir ? config_dir : "/etc/pgbouncer", need_upstream);
 	if (!rc)
 		check_all(&c, &e);
 	check_no_secret_in_log(&e, buf_str(&log));

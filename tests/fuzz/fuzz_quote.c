@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "model/quote.h"
 #include "pgbreader.h"
-#include "quote.h"
 
 void fuzz_init(void)
 {

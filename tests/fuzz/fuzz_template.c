@@ -20,12 +20,12 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "env.h"
+#include "base/log.h"
 #include "fuzz.h"
-#include "log.h"
+#include "model/env.h"
+#include "model/vars.h"
 #include "pgbreader.h"
-#include "template.h"
-#include "vars.h"
+#include "text/template.h"
 
 #define NVARS 4
 #define TOKEN "Zq"

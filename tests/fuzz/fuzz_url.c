@@ -18,10 +18,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/log.h"
 #include "fuzz.h"
-#include "log.h"
-#include "quote.h"
-#include "url.h"
+#include "model/quote.h"
+#include "model/url.h"
 
 #define MAX_URLS 8
 

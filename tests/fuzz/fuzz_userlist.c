@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "model/quote.h"
 #include "pgbreader.h"
-#include "quote.h"
 
 struct seen {
 	const struct ul_doc *want;

@@ -1,0 +1,98 @@
+#include "pg/local.h"
+
+#include <ctype.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "files/fileio.h"
+#include "pg/pgio.h"
+#include "pg/wait.h"
+#include "text/ini.h"
+
+void local_find(const struct config *c, const char *dir, struct local *l)
+{
+	char path[4096];
+	size_t len;
+	char *text;
+	struct buf v;
+	const char *p = config_get(c, "listen_port"), *s = config_get(c, "unix_socket_dir");
+	const char *a = config_get(c, "listen_addr");
+
+	snprintf(l->port, sizeof(l->port), "%s", p ? p : "6432");
+	snprintf(l->socket_dir, sizeof(l->socket_dir), "%s", s ? s : "/tmp");
+	snprintf(l->addr, sizeof(l->addr), "%s", a ? a : "");
+	snprintf(path, sizeof(path), "%s/pgbouncer.ini", dir);
+	text = read_text(path, &len);
+	if (!text)
+		return;
+	buf_init(&v);
+	if (ini_get(text, "pgbouncer", "listen_port", &v))
+		snprintf(l->port, sizeof(l->port), "%s", buf_str(&v));
+	if (ini_get(text, "pgbouncer", "unix_socket_dir", &v))
+		snprintf(l->socket_dir, sizeof(l->socket_dir), "%s", buf_str(&v));
+	if (ini_get(text, "pgbouncer", "listen_addr", &v))
+		snprintf(l->addr, sizeof(l->addr), "%s", buf_str(&v));
+	buf_free(&v);
+	free(text);
+}
+
+const char *local_tcp_host(const struct local *l)
+{
+	if (!l->addr[0])
+		return NULL;
+	if (!strcmp(l->addr, "*") || !strncmp(l->addr, "0.0.0.0", 7))
+		return "127.0.0.1";
+	if (!strcmp(l->addr, "::"))
+		return "::1";
+	return l->addr; /* first entry of a list is good enough for a probe */
+}
+
+PGconn *local_login(const char *host, const char *port, const char *db, const char *user,
+		    const char *password, const char *app, long long deadline, struct buf *why)
+{
+	const char *keys[] = {
+		"host", "port", "dbname", "user", "application_name", password ? "password" : NULL,
+		NULL};
+	const char *vals[] = {host, port, db, user, app, password, NULL};
+	PGconn *conn = (PGconn *)wait_connect(keys, vals, deadline);
+
+	if (conn && PQstatus(conn) == CONNECTION_OK)
+		return conn;
+	buf_printf(why, "could not log in to %s at %s:%s: %s", db, host, port,
+		   conn ? PQerrorMessage(conn) : "timed out");
+	pgio_finish(conn);
+	return NULL;
+}
+
+PGconn *local_admin_login(const struct local *l, const char *app, long long deadline,
+			  struct buf *why)
+{
+	if (!l->socket_dir[0]) {
+		buf_puts(why, "pgbouncer has no Unix socket (unix_socket_dir is empty): the "
+			      "admin console lets its own uid in only there");
+		return NULL;
+	}
+	return local_login(l->socket_dir, l->port, "pgbouncer", "pgbouncer", NULL, app, deadline,
+			   why);
+}
+
+/* pgbouncer accepts the login itself and then queues the query until a
+ * server connection is free, so the query needs the deadline too. */
+PGresult *local_query(PGconn *conn, const char *sql, long long deadline, struct buf *why)
+{
+	PGresult *r;
+	enum pgio_result io = pgio_query(conn, sql, deadline, &r);
+
+	if (io == PGIO_OK &&
+	    (PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK))
+		return r;
+	if (io == PGIO_TIMEOUT || io == PGIO_STOPPED)
+		buf_printf(why, "%s got no answer in time", sql);
+	else
+		buf_printf(why, "%s failed: %s", sql,
+			   r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
+	PQclear(r);
+	return NULL;
+}
