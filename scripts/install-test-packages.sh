@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the tests run: the demo's (PostgreSQL 15, pgbouncer), pytest,
+# Debian packages the tests run: the demo's (PostgreSQL 15), Debian's own
+# pgbouncer (the first integration pass runs it; the demo no longer does), pytest,
 # pgbench (in postgresql-15), promtool (in prometheus), the real clients of
 # tests/test_clients.py (Django, psycopg2, asyncpg); docker-compose for the
 # Docker tier when there is an engine.
 set -euo pipefail
 "$(dirname "$0")/install-demo-packages.sh"
-pkgs=(python3-pytest python3-pytest-timeout python3-yaml openssl file
+pkgs=(pgbouncer python3-pytest python3-pytest-timeout python3-yaml openssl file
 	util-linux mount valgrind clang-format prometheus strace
 	python3-django python3-psycopg2 python3-asyncpg)
 # the registry tier pushes to and pulls from Debian's Distribution registry
