@@ -174,13 +174,14 @@ test: $(BIN) $(UNIT) $(PGBOUNCER_BIN) arm64 tools
 
 # The edit-test loop: the C unit tests, the layers, and the unit and
 # integration tiers (pytest.ini) against this build and Debian's pgbouncer;
-# no images, registry, arm64 or fuzzing (make test runs those too).
+# no images, registry, arm64 or fuzzing (make test runs those too).  One
+# pytest worker per core (pytest-xdist): each starts its own PostgreSQL.
 check: $(BIN) $(UNIT)
 	scripts/install-test-packages.sh
 	$(UNIT) tests/data
 	scripts/check-format.sh
 	scripts/check-layers.py
-	/usr/bin/python3 -m pytest -p no:cacheprovider -q -m "unit or integration" tests
+	/usr/bin/python3 -m pytest -p no:cacheprovider -q -n auto -m "unit or integration" tests
 
 # No include from a layer above, no two modules that include each other
 # (docs/building.md, "How the code is laid out").

@@ -24,7 +24,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
-from conftest import (BIN, ROOT, Postgres, as_run_user,  # noqa: E402
+from utils import (BIN, ROOT, Postgres, as_run_user,  # noqa: E402
                       base_env, free_port, make_tls_files, process_env, run_user_ids,
                       wait_port)
 import faults  # noqa: E402

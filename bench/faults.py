@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
 import fakepg  # noqa: E402
-from conftest import BIN, base_env, free_port, process_env  # noqa: E402
+from utils import BIN, base_env, free_port, process_env  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 TIMEOUT = 2

@@ -22,7 +22,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
-from conftest import BIN, Postgres, base_env, free_port, process_env, wait_port  # noqa: E402
+from utils import BIN, Postgres, base_env, free_port, process_env, wait_port  # noqa: E402
 
 POOLS = int(os.environ.get("BENCH_POOLS", "50"))
 SCRAPES = int(os.environ.get("BENCH_SCRAPES", "100"))

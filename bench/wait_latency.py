@@ -19,7 +19,7 @@ import pathlib
 from datetime import datetime
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
-from conftest import BIN, Postgres, base_env, free_port  # noqa: E402
+from utils import BIN, Postgres, base_env, free_port  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "15"))
 

@@ -6,7 +6,7 @@
 # Docker tier when there is an engine.
 set -euo pipefail
 "$(dirname "$0")/install-demo-packages.sh"
-pkgs=(pgbouncer python3-pytest python3-pytest-timeout python3-yaml openssl file
+pkgs=(pgbouncer python3-pytest python3-pytest-timeout python3-pytest-xdist python3-yaml openssl file
 	util-linux mount valgrind clang-format prometheus strace
 	python3-django python3-psycopg2 python3-asyncpg)
 # the registry tier pushes to and pulls from Debian's Distribution registry

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import BIN, ROOT, entrypoint
+from utils import BIN, ROOT, entrypoint
 
 
 def test_binary_is_static_and_stripped():

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from conftest import (BIN, PGBOUNCER, STATIC, base_env, free_port, process_env, psql,
+from utils import (BIN, PGBOUNCER, STATIC, base_env, free_port, process_env, psql,
                       record_output, wait_port)
 
 PY = "/usr/bin/python3"  # Debian's, with python3-django, -psycopg2, -asyncpg

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from conftest import (BIN, ROOT, STATIC, base_env, entrypoint, free_port, process_env,
-                      psql, run_user_ids, wait_port)
+from utils import Pool, Session, new_user, write_secret
+from utils import (BIN, ROOT, STATIC, base_env, entrypoint, free_port, process_env,
+                      psql, wait_port)
 
 counter = [0]
 NEW_LOGIN_DEADLINE = 20.0  # s; only a bound for the loop, the measured time is reported
@@ -21,152 +22,6 @@ NEW_LOGIN_DEADLINE = 20.0  # s; only a bound for the loop, the measured time is 
 def measure(name, value):
     """Numbers for the report (not assertions): shown with pytest -s."""
     print(f"\nMEASURE {name}: {value}")
-
-
-def new_user(pg, password):
-    counter[0] += 1
-    user = f"d{counter[0]}"
-    pg.add_user(user, password, user)
-    return user
-
-
-def write_secret(path, value):
-    """Replace the secret file the way Kubernetes does: a new file renamed
-    over the old one (a root-only file: the entrypoint reads it as root)."""
-    tmp = path.with_name(path.name + ".new")
-    tmp.write_text(value)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-def kubelet_swap(secret_dir, value):
-    """Update a mounted Secret the way the kubelet does: the files go into a
-    new timestamped directory, then the ..data symlink is renamed over;
-    `password` itself is a symlink to ..data/password and never written."""
-    counter[0] += 1
-    ts = secret_dir / f"..2026_{counter[0]}"
-    ts.mkdir()
-    (ts / "password").write_text(value)
-    os.chmod(ts / "password", 0o600)
-    tmp = secret_dir / "..data_tmp"
-    os.symlink(ts.name, tmp)
-    os.replace(tmp, secret_dir / "..data")
-    if not (secret_dir / "password").is_symlink():
-        os.symlink("..data/password", secret_dir / "password")
-
-
-class Running:
-    """`pgbouncer-entrypoint run` (execs pgbouncer) or `watch` in the background."""
-
-    def __init__(self, args, env):
-        self.log = []
-        self.proc = subprocess.Popen([str(BIN)] + args, env=process_env(env),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.log.append(line)
-
-    def output(self):
-        return "".join(self.log)
-
-    def wait_for(self, text, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return True
-            time.sleep(0.05)
-        return False
-
-    def stop(self, sig=signal.SIGINT):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(2)
-
-
-@pytest.fixture
-def running():
-    started = []
-
-    def start(args, env):
-        r = Running(args, env)
-        started.append(r)
-        return r
-
-    yield start
-    for r in reversed(started):
-        r.stop()
-
-
-@pytest.fixture
-def secret_dir(workdir):
-    counter[0] += 1
-    d = workdir / f"secrets{counter[0]}"
-    d.mkdir()
-    os.chmod(d, 0o700)  # root only: run, reload and watch read it before dropping
-    return d
-
-
-class Pool:
-    """A pool started by `run` on a role whose password lives in a file."""
-
-    def __init__(self, pg, config_dir, secret_dir, start, kubelet=False, **extra):
-        self.pg = pg
-        self.password = "old-Pa55"
-        self.user = new_user(pg, self.password)
-        self.port = free_port()
-        self.config_dir = config_dir
-        self.secret = secret_dir / "password"
-        self.put = (lambda v: kubelet_swap(secret_dir, v)) if kubelet else \
-            (lambda v: write_secret(self.secret, v))
-        self.put(self.password)
-        uid, gid = run_user_ids()
-        self.env = base_env(pg, self.user, self.password, self.user, self.port,
-                            PGBOUNCER_UNIX_SOCKET_DIR=str(config_dir),
-                            DB_PASSWORD_FILE=str(self.secret), **extra)
-        del self.env["DB_PASSWORD"]
-        self.run = start(["run", "--config-dir", str(config_dir)], self.env)
-        assert wait_port(self.port, 30), self.run.output()
-
-    def query(self, password, sql="select 1"):
-        return psql(self.port, self.user, password, self.user, sql)
-
-    def reload(self, **extra):
-        return entrypoint(["reload", "--config-dir", str(self.config_dir)],
-                          dict(self.env, **extra))
-
-    def health(self, deep=False):
-        args = ["health"] + (["--deep"] if deep else []) + ["--config-dir", str(self.config_dir)]
-        return entrypoint(args, self.env, timeout=10)
-
-
-class Session:
-    """One psql client connected through the pool for the whole test."""
-
-    def __init__(self, pool, password):
-        env = dict(os.environ, PGPASSWORD=password)
-        self.proc = subprocess.Popen(["psql", "-X", "-At", "-h", "127.0.0.1", "-p",
-                                      str(pool.port), "-U", pool.user, "-d", pool.user],
-                                     env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
-        self.n = 0
-
-    def ask(self):
-        self.n += 1
-        self.proc.stdin.write(f"select 'alive-{self.n}';\n")
-        self.proc.stdin.flush()
-        return self.proc.stdout.readline().strip() == f"alive-{self.n}"
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(5)
 
 
 class Bench:
@@ -212,15 +67,6 @@ def rotate_and_prove(pool, session_ok, trigger):
     rc, done, failed, out = bench.result()
     session_ok.append(pool.session.ask())
     return new, first_ok, (rc, done, failed, out)
-
-
-@pytest.fixture
-def pool(pg, config_dir, secret_dir, running):
-    p = Pool(pg, config_dir, secret_dir, running)
-    p.session = Session(p, p.password)
-    assert p.session.ask()
-    yield p
-    p.session.close()
 
 
 @pytest.fixture

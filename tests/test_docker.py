@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from conftest import ROOT, free_port, make_tls_files
+from utils import ROOT, free_port, make_tls_files
 
 VERSION = [l.split('"')[1] for l in (ROOT / "src/base/version.h").read_text().splitlines()
            if "PGBE_VERSION" in l and '"' in l][0]

@@ -11,9 +11,8 @@ import time
 
 import pytest
 
-from conftest import STATIC, entrypoint
+from utils import STATIC, entrypoint
 # the day-two fixtures: a pool started by `run`, an idle client on it
-from test_daytwo import pool, running, secret_dir  # noqa: F401
 
 SIGTERM_EXIT = 128 + signal.SIGTERM
 

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import fakepg
-from conftest import BIN, base_env, entrypoint, free_port, process_env, run_user_spec
+from utils import BIN, base_env, entrypoint, free_port, process_env, run_user_spec
 
 MARGIN = 2.0  # seconds past the deadline a test tolerates
 
@@ -206,7 +206,7 @@ def etc_files():
 
 
 def test_name_that_starts_resolving_after_2s_is_waited_for(pg, etc_files):
-    from test_run import new_user
+    from utils import new_user
     user = new_user(pg, "pw-dns")
     dns = fakepg.FakeDNS()
     files = etc_files("127.0.0.1 localhost\n", f"nameserver {dns.addr}\n")
@@ -229,7 +229,7 @@ def test_name_that_starts_resolving_after_2s_is_waited_for(pg, etc_files):
 def test_name_server_silent_after_the_wait_stalls_no_later_login(pg, config_dir, etc_files):
     """The login that learns the server's SCRAM secret looks the name up
     again: that lookup has the deadline too."""
-    from test_run import new_user
+    from utils import new_user
     user = new_user(pg, "pw-dns2")
     dns = fakepg.FakeDNS(silent=True, answers=2)  # the wait's A and AAAA queries
     files = etc_files("127.0.0.1 localhost\n",
@@ -355,7 +355,7 @@ def test_out_of_memory_anywhere_is_71_never_a_crash(pg, config_dir, cmd):
     """Every address-space limit from the smallest that loads the program
     up: the program ends 0, or 71 saying it ran out of memory with nothing
     written; never a crash, a hang or another status."""
-    from test_run import new_user
+    from utils import new_user
     user = new_user(pg, "pw-oom")
     env = process_env(base_env(pg, user, "pw-oom", user, free_port()))
     (config_dir / "pgbouncer.ini.template").write_text(

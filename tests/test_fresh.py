@@ -23,7 +23,7 @@ import io
 
 import pytest
 
-from conftest import ROOT, expected_sbom_versions, reported_versions
+from utils import ROOT, expected_sbom_versions, reported_versions
 from test_docker import docker_available, sh
 
 IMAGE = "pgbe-debian:bookworm"

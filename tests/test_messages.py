@@ -6,8 +6,8 @@ import signal
 import subprocess
 import time
 
-from conftest import BIN, as_run_user, base_env, entrypoint, free_port, process_env, run_user_ids
-from test_daytwo import new_user
+from utils import BIN, as_run_user, base_env, entrypoint, free_port, process_env, run_user_ids
+from utils import new_user
 
 
 def test_wrong_password_from_a_file_names_the_file_variable(pg, workdir):
@@ -63,7 +63,7 @@ def test_health_probes_leave_no_line_in_pgbouncers_log(pg, config_dir, workdir):
     """A liveness probe every few seconds used to add pgbouncer's three
     login lines each time (25 lines in 30 s); it now asks with an
     SSLRequest, which pgbouncer answers without logging."""
-    from test_daytwo import Pool, Running
+    from utils import Pool, Running
     secrets = workdir / f"hs-{os.getpid()}-{len(os.listdir(workdir))}"
     secrets.mkdir()
     os.chmod(secrets, 0o700)

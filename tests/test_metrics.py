@@ -11,9 +11,9 @@ import urllib.request
 
 import pytest
 
-from conftest import (BIN, ROOT, STATIC, base_env, entrypoint, free_port, process_env,
+from utils import (BIN, ROOT, STATIC, base_env, entrypoint, free_port, process_env,
                       record_output, run_user_ids, wait_port)
-from test_run import new_user, running  # noqa: F401 (a fixture)
+from utils import new_user
 
 # The names the issue promises, with their types (pgbouncer_exporter's).
 PROMISED = {

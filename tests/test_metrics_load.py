@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import entrypoint, free_port, record_output
+from utils import entrypoint, free_port, record_output
 from test_metrics import Pool, idle_client, metrics, value  # noqa: F401 (a fixture)
-from test_run import running  # noqa: F401 (a fixture)
 
 REQUEST = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 

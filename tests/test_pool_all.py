@@ -1,7 +1,7 @@
 """PGBOUNCER_POOL_ALL=1: pgbouncer's "*" entry, every database of the server
 under its own name (edoburu pools "*" when DB_NAME is unset; users moving
 from it keep that by saying so)."""
-from conftest import base_env, entrypoint, free_port, psql
+from utils import base_env, entrypoint, free_port, psql
 
 counter = [0]
 

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import (BIN, base_env, entrypoint, free_port, process_env, run_user_ids,
+from utils import (BIN, base_env, entrypoint, free_port, process_env, run_user_ids,
                       shown_names)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the privilege boundary needs root")

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from conftest import (ROOT, as_run_user, expected_sbom_versions, free_port, psql, reported_versions,
+from utils import (ROOT, as_run_user, expected_sbom_versions, free_port, psql, reported_versions,
                       run_user_ids, wait_port)
 from test_docker import (COMPOSE, COMPOSE_EXAMPLES, VERSION, compose_example_serves, docker,
                          images, sh)  # noqa: F401  (images is a fixture)

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 import yaml
 
-from conftest import ROOT, expected_sbom_versions, reported_versions
+from utils import ROOT, expected_sbom_versions, reported_versions
 
 VERSION = re.search(r'PGBE_VERSION "(.*)"', (ROOT / "src/base/version.h").read_text()).group(1)
 WORKFLOW = ROOT / ".github/workflows/release.yml"

@@ -10,25 +10,19 @@ import urllib.parse
 
 import pytest
 
-from conftest import (BIN, as_run_user, base_env, entrypoint, free_port, process_env, psql,
+from utils import new_user
+from utils import (BIN, as_run_user, base_env, entrypoint, free_port, process_env, psql,
                       run_user_ids, run_user_spec, shown, shown_names)
 
 SPECIALS = ["@", ":", "/", "?", "#", "%", "'", '"', "\\", " ", "*", ",", "=", ";", "$"]
 counter = [0]
 
 
-def new_user(pg, password, db=None):
-    counter[0] += 1
-    user = f"u{counter[0]}_{pg.encryption.replace('-', '')}"
-    pg.add_user(user, password, db or user)
-    return user, db or user
-
-
 @pytest.mark.parametrize("special", SPECIALS + ["".join(SPECIALS)],
                          ids=[f"char{ord(c)}" for c in SPECIALS] + ["all"])
 def test_client_queries_through_pool_with_special_password(pg, config_dir, bouncers, special):
     password = f"pa{special}ss{special}"
-    user, db = new_user(pg, password)
+    user = db = new_user(pg, password)
     port = free_port()
     r = entrypoint(["render", "--config-dir", str(config_dir)],
                    base_env(pg, user, password, db, port))
@@ -41,7 +35,7 @@ def test_client_queries_through_pool_with_special_password(pg, config_dir, bounc
 
 def test_database_url_with_percent_encoded_password(pg, config_dir, bouncers):
     password = "p@ss:w/rd?#%'\" x"
-    user, db = new_user(pg, password)
+    user = db = new_user(pg, password)
     port = free_port()
     url = (f"postgresql://{user}:{urllib.parse.quote(password, safe='')}"
            f"@127.0.0.1:{pg.port}/{db}?sslmode=disable")
@@ -56,7 +50,8 @@ def test_database_url_with_percent_encoded_password(pg, config_dir, bouncers):
 
 
 def test_b2_pool_is_named_after_db_name_not_db(pg, config_dir, bouncers):
-    user, db = new_user(pg, "pw-b2", db="scicommons")
+    db = "scicommons"
+    user = new_user(pg, "pw-b2", db=db)
     port = free_port()
     assert entrypoint(["render", "--config-dir", str(config_dir)],
                       base_env(pg, user, "pw-b2", db, port)).returncode == 0
@@ -74,7 +69,7 @@ def test_b3_every_auth_type_logs_in_to_scram_and_md5_servers(request, server, au
     password type").  The userlist we write works for every client auth type
     against both kinds of server."""
     server_pg = request.getfixturevalue(server)
-    user, db = new_user(server_pg, "pw-b3")
+    user = db = new_user(server_pg, "pw-b3")
     port = free_port()
     env = base_env(server_pg, user, "pw-b3", db, port, AUTH_TYPE=auth_type)
     assert entrypoint(["render", "--config-dir", str(config_dir)], env).returncode == 0
@@ -88,7 +83,7 @@ def test_b3_every_auth_type_logs_in_to_scram_and_md5_servers(request, server, au
 
 
 def test_b1_supplied_userlist_with_seed_md5_order_is_refused(pg, config_dir):
-    user, db = new_user(pg, "pw-b1")
+    user = db = new_user(pg, "pw-b1")
     seed_hash = "md5" + hashlib.md5((user + "pw-b1").encode()).hexdigest()  # seed's order
     (config_dir / "userlist.txt").write_text(f'"{user}" "{seed_hash}"\n')
     r = entrypoint(["render", "--config-dir", str(config_dir)],
@@ -99,7 +94,7 @@ def test_b1_supplied_userlist_with_seed_md5_order_is_refused(pg, config_dir):
 
 
 def test_b1_supplied_userlist_with_right_md5_order_serves_md5_server(pg_md5, config_dir, bouncers):
-    user, db = new_user(pg_md5, "pw-b1ok")
+    user = db = new_user(pg_md5, "pw-b1ok")
     good = "md5" + hashlib.md5(("pw-b1ok" + user).encode()).hexdigest()
     (config_dir / "userlist.txt").write_text(f'"{user}" "{good}"\n')
     port = free_port()
@@ -112,7 +107,7 @@ def test_b1_supplied_userlist_with_right_md5_order_serves_md5_server(pg_md5, con
 
 
 def test_b13_db_user_can_show_pools(pg, config_dir, bouncers):
-    user, db = new_user(pg, "pw-b13")
+    user = db = new_user(pg, "pw-b13")
     port = free_port()
     assert entrypoint(["render", "--config-dir", str(config_dir)],
                       base_env(pg, user, "pw-b13", db, port)).returncode == 0
@@ -124,7 +119,7 @@ def test_b13_db_user_can_show_pools(pg, config_dir, bouncers):
 
 
 def test_secret_from_file(pg, config_dir, bouncers, workdir):
-    user, db = new_user(pg, "pw from file")
+    user = db = new_user(pg, "pw from file")
     secret = workdir / f"secret-{user}"
     secret.write_text("pw from file\n")
     env = base_env(pg, user, "unused", db, port := free_port())
@@ -245,7 +240,7 @@ def test_read_only_or_full_filesystem_gives_73(pg, workdir, kind):
 
 def test_template_is_expanded_with_each_files_quoting(pg, config_dir, bouncers):
     password = "it's \"tmpl\""
-    user, db = new_user(pg, password)
+    user = db = new_user(pg, password)
     port = free_port()
     (config_dir / "pgbouncer.ini.template").write_text(
         "[databases]\n"
@@ -267,7 +262,7 @@ def test_template_is_expanded_with_each_files_quoting(pg, config_dir, bouncers):
 
 
 def test_supplied_ini_is_honoured_and_never_overwritten(pg, config_dir, bouncers):
-    user, db = new_user(pg, "pw-own")
+    user = db = new_user(pg, "pw-own")
     port = free_port()
     own = (f"[databases]\n{db} = host=127.0.0.1 port={pg.port}\n[pgbouncer]\n"
            f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
@@ -336,7 +331,7 @@ def test_show_pools_works_for_every_user_name_the_userlist_accepts(pg, config_di
 
 
 def test_user_name_with_comma_is_left_out_of_admin_users_with_a_warning(pg, config_dir):
-    user, db = new_user(pg, "pw")
+    db = new_user(pg, "pw")
     env = base_env(pg, "a,b", "pw", db, free_port())
     r = entrypoint(["render", "--config-dir", str(config_dir)], env)
     assert r.returncode == 0, r.stderr

@@ -9,58 +9,12 @@ import urllib.parse
 
 import pytest
 
-from conftest import (BIN, PATH, PGBOUNCER, STATIC, Postgres, base_env, entrypoint, free_port,
-                      process_env, psql, psql_url, record_output, run_user_ids, run_user_spec,
+from utils import new_user
+from utils import (BIN, PATH, PGBOUNCER, STATIC, Postgres, base_env, entrypoint, free_port,
+                      process_env, psql, psql_url, run_user_ids, run_user_spec,
                       wait_port)
 
 counter = [0]
-
-
-def new_user(pg, password):
-    counter[0] += 1
-    user = f"r{counter[0]}"
-    pg.add_user(user, password, user)
-    return user
-
-
-class Running:
-    """`pgbouncer-entrypoint run` in the background (it execs pgbouncer)."""
-
-    def __init__(self, args, env):
-        full = process_env(env)
-        self.proc = subprocess.Popen([str(BIN)] + args, env=full, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.out = None
-
-    def output(self):
-        self.stop()
-        return self.out
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)  # pgbouncer: safe shutdown
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.out is None:
-            self.out = self.proc.stdout.read()
-            record_output(self.out)  # the secrets audit (conftest)
-
-
-@pytest.fixture
-def running():
-    started = []
-
-    def start(args, env):
-        r = Running(args, env)
-        started.append(r)
-        return r
-
-    yield start
-    for r in started:
-        r.stop()
 
 
 @pytest.fixture
@@ -84,7 +38,7 @@ def test_upstream_down_at_start_then_up_pool_serves(late_pg, config_dir, running
     late_pg.ctl("start", "-w", "-l", str(late_pg.dir / "log"))
     assert wait_port(port, 30), r.output()
     q = psql(port, "late", "pw-late", "late", "select 'served'")
-    out = r.output()
+    out = r.finish()
     assert q.stdout.strip() == "served", q.stderr + out
     assert "waiting for late@127.0.0.1" in out and "accepts logins" in out
 
@@ -141,7 +95,7 @@ def test_tls_upstream_pool_serves_over_tls(pg_tls, config_dir, running, mode):
 
 
 def test_verify_full_with_wrong_ca_is_refused_77(pg_tls, config_dir, workdir):
-    from conftest import make_tls_files
+    from utils import make_tls_files
     other = make_tls_files(workdir / "other-ca")
     user = new_user(pg_tls, "pw")
     env = base_env(pg_tls, user, "pw", user, free_port(), DB_HOST="localhost",

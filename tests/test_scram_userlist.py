@@ -18,17 +18,11 @@ import threading
 
 import pytest
 
-from conftest import (Postgres, base_env, entrypoint, free_port, psql, psql_url, run_user_ids,
+from utils import new_user
+from utils import (Postgres, base_env, entrypoint, free_port, psql, psql_url, run_user_ids,
                       run_user_spec)
 
 counter = [0]
-
-
-def new_user(pg, password, db=None):
-    counter[0] += 1
-    user = f"s{counter[0]}_{pg.encryption.replace('-', '')}"
-    pg.add_user(user, password, db or user)
-    return user, db or user
 
 
 def userlist_entries(config_dir):
@@ -65,7 +59,7 @@ PASSWORDS = ["pw-plain", "p@ss:w/rd?#%&=", "it's \"quoted\" \\ back", " lead and
 
 @pytest.mark.parametrize("password", PASSWORDS, ids=range(len(PASSWORDS)))
 def test_init_writes_the_servers_own_scram_secret_byte_for_byte(pg, config_dir, password):
-    user, db = new_user(pg, password)
+    user = db = new_user(pg, password)
     r = init(config_dir, base_env(pg, user, password, db, free_port()))
     assert r.returncode == 0, r.stderr
     assert userlist_entries(config_dir)[user] == rolpassword(pg, user)
@@ -76,7 +70,7 @@ def test_init_writes_the_servers_own_scram_secret_byte_for_byte(pg, config_dir, 
 
 @pytest.mark.parametrize("mode", ["allow", "prefer", "require", "verify-ca", "verify-full"])
 def test_secret_learned_over_tls_as_server_tls_sslmode_asks(pg_tls, config_dir, mode):
-    user, db = new_user(pg_tls, "pw-tls-learn")
+    user = db = new_user(pg_tls, "pw-tls-learn")
     env = base_env(pg_tls, user, "pw-tls-learn", db, free_port(), DB_HOST="localhost",
                    SERVER_TLS_SSLMODE=mode, SERVER_TLS_CA_FILE=str(pg_tls.ca_file))
     r = init(config_dir, env)
@@ -105,7 +99,7 @@ def test_every_auth_type_gets_the_form_that_logs_in(request, config_dir, bouncer
                                                      auth_type, form):
     server_pg = request.getfixturevalue(server)
     password = "pw-row's \"x\""
-    user, db = new_user(server_pg, password)
+    user = db = new_user(server_pg, password)
     port = free_port()
     r = init(config_dir, base_env(server_pg, user, password, db, port, AUTH_TYPE=auth_type))
     assert r.returncode == 0, r.stderr
@@ -150,9 +144,9 @@ def test_hba_and_cert_get_plaintext_and_log_in_as_they_allow(pg, config_dir, wor
     file or their certificate, then logs in to the server for them with the
     userlist entry, which must be the password (no client SCRAM proof to pass
     through).  A client the hba file or the CA does not allow stays out."""
-    from conftest import make_tls_files
+    from utils import make_tls_files
     password = "pw-hba-cert's"
-    user, db = new_user(pg, password)
+    user = db = new_user(pg, password)
     port = free_port()
     d = pathlib.Path(tempfile.mkdtemp(prefix=f"{auth_type}-", dir=workdir))
     os.chmod(d, 0o755)  # pgbouncer, as the run user, reads the hba file and its own key
@@ -190,7 +184,7 @@ def test_min_pool_size_fills_the_pool_with_the_servers_secret(pg, config_dir, bo
     """pgbouncer opens min_pool_size connections only while the pool has
     clients (or a forced user): it has their SCRAM keys then, so the server's
     secret serves and no plaintext is needed."""
-    user, db = new_user(pg, "pw-minpool")
+    user = db = new_user(pg, "pw-minpool")
     port = free_port()
     env = base_env(pg, user, "pw-minpool", db, port, PGBOUNCER_MIN_POOL_SIZE="3",
                    POOL_MODE="session")
@@ -224,7 +218,7 @@ def pg_second(workdir):
 
 def test_one_user_on_two_servers_with_different_salts_gets_plaintext(pg, pg_second, config_dir,
                                                                      bouncers):
-    user, db = new_user(pg, "pw-two")
+    user = db = new_user(pg, "pw-two")
     pg_second.add_user(user, "pw-two", f"{db}_two")
     assert rolpassword(pg, user) != rolpassword(pg_second, user)  # same password, two salts
     port = free_port()
@@ -246,7 +240,7 @@ def test_one_user_on_two_servers_with_different_salts_gets_plaintext(pg, pg_seco
 
 
 def test_one_user_two_databases_on_one_server_share_its_secret(pg, config_dir, bouncers):
-    user, db = new_user(pg, "pw-same")
+    user = db = new_user(pg, "pw-same")
     pg.sql(f'CREATE DATABASE "{db}_b" OWNER "{user}"')
     port = free_port()
     urls = (f"postgres://{user}:pw-same@127.0.0.1:{pg.port}/{db}, "
@@ -263,7 +257,7 @@ def test_one_user_two_databases_on_one_server_share_its_secret(pg, config_dir, b
 
 
 def test_supplied_plaintext_userlist_is_left_as_it_is_and_serves(pg, config_dir, bouncers):
-    user, db = new_user(pg, "pw-supplied")
+    user = db = new_user(pg, "pw-supplied")
     (config_dir / "userlist.txt").write_text(f'"{user}" "pw-supplied"\n')
     port = free_port()
     r = init(config_dir, base_env(pg, user, "pw-supplied", db, port))
@@ -274,7 +268,7 @@ def test_supplied_plaintext_userlist_is_left_as_it_is_and_serves(pg, config_dir,
 
 
 def test_supplied_userlist_with_the_servers_secret_serves(pg, config_dir, bouncers):
-    user, db = new_user(pg, "pw-supplied-s")
+    user = db = new_user(pg, "pw-supplied-s")
     (config_dir / "userlist.txt").write_text(f'"{user}" "{rolpassword(pg, user)}"\n')
     port = free_port()
     r = init(config_dir, base_env(pg, user, "pw-supplied-s", db, port))
@@ -286,7 +280,7 @@ def test_supplied_userlist_with_the_servers_secret_serves(pg, config_dir, bounce
 def test_supplied_scram_secret_that_is_not_the_servers_is_refused(pg, config_dir):
     """A secret of one's own making (another salt) verifies the password, but
     pgbouncer's pass-through login fails at the first client."""
-    user, db = new_user(pg, "pw-own-salt")
+    user = db = new_user(pg, "pw-own-salt")
     salt = os.urandom(16)
     salted = hashlib.pbkdf2_hmac("sha256", b"pw-own-salt", salt, 4096)
     ck = hmac.new(salted, b"Client Key", "sha256").digest()
@@ -301,7 +295,7 @@ def test_supplied_scram_secret_that_is_not_the_servers_is_refused(pg, config_dir
 
 @pytest.mark.parametrize("how", ["env", "option"])
 def test_plaintext_can_be_forced_and_says_why(pg, config_dir, bouncers, how):
-    user, db = new_user(pg, "pw-forced")
+    user = db = new_user(pg, "pw-forced")
     port = free_port()
     env = base_env(pg, user, "pw-forced", db, port)
     extra = []
@@ -319,7 +313,7 @@ def test_plaintext_can_be_forced_and_says_why(pg, config_dir, bouncers, how):
 
 
 def test_no_wait_means_plaintext_with_a_warning(pg, config_dir):
-    user, db = new_user(pg, "pw-nowait")
+    user = db = new_user(pg, "pw-nowait")
     r = init(config_dir, base_env(pg, user, "pw-nowait", db, free_port()), "--wait-timeout", "0")
     assert r.returncode == 0, r.stderr
     assert userlist_entries(config_dir)[user] == "pw-nowait"
@@ -327,7 +321,7 @@ def test_no_wait_means_plaintext_with_a_warning(pg, config_dir):
 
 
 def test_render_keeps_plaintext_and_says_so_in_one_line(pg, config_dir):
-    user, db = new_user(pg, "pw-render")
+    user = db = new_user(pg, "pw-render")
     r = entrypoint(["render", "--config-dir", str(config_dir)],
                    base_env(pg, user, "pw-render", db, free_port()))
     assert r.returncode == 0, r.stderr
@@ -347,7 +341,7 @@ def test_learned_secret_logs_in_again_after_the_server_connection_is_replaced(pg
     its first server connection was gone (pgbouncer #1501, "password is SCRAM
     secret but client authentication did not provide SCRAM keys").  The
     server connection is replaced three ways, then a new client logs in."""
-    user, db = new_user(pg, "pw-reconnect")
+    user = db = new_user(pg, "pw-reconnect")
     port = free_port()
     extra = {"PGBOUNCER_SERVER_LIFETIME": "1"} if how == "server_lifetime" else {}
     env = base_env(pg, user, "pw-reconnect", db, port, **extra)
@@ -375,7 +369,7 @@ def test_learned_secret_logs_in_again_after_the_server_connection_is_replaced(pg
 
 
 def test_check_says_which_form_run_writes(pg, config_dir):
-    user, db = new_user(pg, "pw-check")
+    user = db = new_user(pg, "pw-check")
     env = base_env(pg, user, "pw-check", db, free_port())
     r = entrypoint(["check", "--config-dir", str(config_dir)], env)
     assert r.returncode == 0, r.stderr
@@ -387,7 +381,7 @@ def test_check_says_which_form_run_writes(pg, config_dir):
 
 
 def test_wrong_password_is_refused_and_nothing_is_written(pg, config_dir):
-    user, db = new_user(pg, "right-pw")
+    user = db = new_user(pg, "right-pw")
     r = init(config_dir, base_env(pg, user, "Wr0ng-learn", db, free_port()))
     assert r.returncode == 77, r.stderr
     assert "password authentication failed" in r.stderr
@@ -398,7 +392,7 @@ def test_upstream_pgbouncer_with_a_new_salt_per_login_gets_plaintext(pg, config_
                                                                      bouncers):
     """A pooler in front of the server that keeps the plaintext answers each
     login with a new salt: no fixed secret exists, so plaintext it is."""
-    user, db = new_user(pg, "pw-chain")
+    user = db = new_user(pg, "pw-chain")
     front = pathlib.Path(tempfile.mkdtemp(prefix="front-", dir=workdir))
     front_port = free_port()
     (front / "userlist.txt").write_text(f'"{user}" "pw-chain"\n')
@@ -523,9 +517,9 @@ def test_server_signature_that_does_not_verify_is_refused_and_nothing_written(co
 def test_run_as_root_writes_no_password_anywhere_and_pool_serves(pg, config_dir):
     """The whole path: run (root when the tests are) learns the secret in an
     unprivileged child, writes it, drops privileges and execs pgbouncer."""
-    from conftest import BIN, process_env, wait_port
+    from utils import BIN, process_env, wait_port
     password = "s3cret-nowhere"
-    user, db = new_user(pg, password)
+    user = db = new_user(pg, password)
     port = free_port()
     env = process_env(base_env(pg, user, password, db, port))
     p = subprocess.Popen([str(BIN), "run", "--config-dir", str(config_dir)], env=env,
@@ -562,7 +556,7 @@ def test_learning_login_is_bounded_by_the_waits_deadline(config_dir):
 
 
 def test_sigterm_during_the_learning_login_ends_it(config_dir):
-    from conftest import BIN, process_env
+    from utils import BIN, process_env
     fake = FakeScramServer("pw-fake", hang=True)
     fake.start()
     p = subprocess.Popen([str(BIN), "init", "--config-dir", str(config_dir), "--wait-timeout",
@@ -584,8 +578,8 @@ def test_sigterm_during_the_learning_login_ends_it(config_dir):
 def test_init_as_an_unprivileged_user_learns_in_process(pg, config_dir):
     """Not root (OpenShift, the image's default user): no child, the same
     secret."""
-    from conftest import BIN, as_run_user, process_env
-    user, db = new_user(pg, "pw-nonroot")
+    from utils import BIN, as_run_user, process_env
+    user = db = new_user(pg, "pw-nonroot")
     env = process_env(base_env(pg, user, "pw-nonroot", db, free_port()))
     env.pop("PGBOUNCER_RUN_USER")
     r = subprocess.run(as_run_user([BIN, "init", "--config-dir", str(config_dir)]), env=env,
@@ -608,7 +602,7 @@ def pg_method(request, workdir):
 
 
 def test_server_asking_for_cleartext_or_nothing_gets_plaintext(pg_method, config_dir, bouncers):
-    user, db = new_user(pg_method, "pw-method")
+    user = db = new_user(pg_method, "pw-method")
     port = free_port()
     # a server that asks for these is allowed only when the user says so
     refused = init(config_dir, base_env(pg_method, user, "pw-method", db, port))
@@ -628,7 +622,7 @@ def test_server_asking_for_cleartext_or_nothing_gets_plaintext(pg_method, config
 def test_auth_user_gets_plaintext(pg, config_dir, bouncers):
     """pgbouncer logs in as auth_user to run auth_query, with no client
     proof (pgbouncer issues 774, 1186)."""
-    user, db = new_user(pg, "pw-authuser")
+    user = db = new_user(pg, "pw-authuser")
     port = free_port()
     r = init(config_dir, base_env(pg, user, "pw-authuser", db, port, PGBOUNCER_AUTH_USER=user))
     assert r.returncode == 0, r.stderr

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import (BIN, Bouncer, audit_leaks, base_env, entrypoint, free_port,
+from utils import (BIN, Bouncer, audit_leaks, base_env, entrypoint, free_port,
                       process_env, psql, record_output, run_user_ids, run_user_spec, shown)
 
 UTF8 = "éüßñжΩ中文€"

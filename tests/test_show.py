@@ -4,9 +4,8 @@ FROM scratch image cannot run (no psql).  The binary answers instead, over
 the admin console's Unix socket as the run user."""
 import json
 
-from conftest import entrypoint
-from test_daytwo import Pool
-from test_daytwo import running, secret_dir  # noqa: F401  pytest fixtures
+from utils import entrypoint
+from utils import Pool
 
 
 def show(pool, *args):

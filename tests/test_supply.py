@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, _BINDIR, base_env, entrypoint, free_port, psql
+from utils import ROOT, _BINDIR, base_env, entrypoint, free_port, psql
 
 SOURCE = os.environ.get("PGBE_STATIC_PGBOUNCER", str(ROOT / "build/pgbouncer"))
 if not os.path.exists(SOURCE):

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import fakepg
-from conftest import BIN, base_env, entrypoint, free_port, make_tls_files, process_env
+from utils import BIN, base_env, entrypoint, free_port, make_tls_files, process_env
 
 PASSWORD = "pw-Secr3t-on-the-wire"
 QUICK = 5.0  # seconds: "at once", far below the 20 s deadline
@@ -178,7 +178,7 @@ def test_bad_value_is_refused_with_64():
 
 
 def test_help_and_readme_name_the_variable_and_the_lock():
-    from conftest import ROOT
+    from utils import ROOT
     r = entrypoint(["--help"], {})
     readme = (ROOT / "README.md").read_text()
     commands = (ROOT / "docs/commands.md").read_text()

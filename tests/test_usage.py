@@ -2,7 +2,7 @@
 refusal says what was wrong and names what the user set."""
 import pytest
 
-from conftest import entrypoint
+from utils import entrypoint
 
 UPSTREAM = {"DB_HOST": "db", "DB_USER": "app", "DB_PASSWORD": "pw"}
 

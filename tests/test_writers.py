@@ -11,9 +11,8 @@ import subprocess
 import threading
 import time
 
-from conftest import BIN, STATIC, base_env, entrypoint, free_port, process_env
-from test_daytwo import Pool, new_user
-from test_daytwo import running, secret_dir  # noqa: F401  pytest fixtures
+from utils import BIN, STATIC, base_env, entrypoint, free_port, process_env
+from utils import Pool, new_user
 
 ROUNDS = 50
 
