@@ -1,4 +1,4 @@
-/* Quoting round trips (src/quote.c).  Input: up to five NUL-separated
+/* Quoting round trips (src/model/quote.c).  Input: up to five NUL-separated
  * strings V1 V2 USER PASSWORD ALIAS.
  * - quote_connstr: a [databases] line with password=V1 and host=V2 reads back,
  *   through the ini and connection-string readers, as exactly those two pairs;

@@ -1,4 +1,4 @@
-/* A user's pgbouncer.ini.template or userlist.txt.template (src/template.c).
+/* A user's pgbouncer.ini.template or userlist.txt.template (src/text/template.c).
  * Input: one byte ('u': userlist.txt.template, anything else: the ini), then
  * NUL-separated values of DB_HOST, DB_PASSWORD, DB_USER and X (a value that
  * starts with \x01 leaves the variable unset), then the template.

@@ -1,4 +1,4 @@
-/* DATABASE_URL and DATABASE_URLS (src/url.c).  Input: NUL-separated
+/* DATABASE_URL and DATABASE_URLS (src/model/url.c).  Input: NUL-separated
  * strings; the first is given to url_parse and url_split_list, the others
  * (up to 8) become the URLs of a DATABASE_URLS list.
  *

@@ -1,4 +1,4 @@
-/* userlist_parse (src/quote.c) against pgbouncer's own auth_file loader
+/* userlist_parse (src/model/quote.c) against pgbouncer's own auth_file loader
  * (pgbreader.c ul_read with pgbouncer 1.18-1.24's limits).  Input: the file.
  *
  * Invariant: userlist_parse calls back with exactly the entries pgbouncer
