@@ -3,7 +3,6 @@
  * Gathered into struct upstream (upstream.h), then checked (upstream_check.h). */
 #include "model/gather.h"
 
-
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,7 +254,7 @@ static int pool_all(struct upstream *up, size_t n, struct env *e)
 }
 
 int gather_upstreams(struct upstream *up, size_t *n, struct env *e, bool need,
-		      const char *listen_port, const char *listen_addr)
+		     const char *listen_port, const char *listen_addr)
 {
 	struct gather g = {up, n, e};
 	const char *alias = env_get(e, "PGBOUNCER_DATABASE");

@@ -10,6 +10,6 @@
 struct env;
 
 int gather_upstreams(struct upstream *up, size_t *n, struct env *e, bool need,
-		      const char *listen_port, const char *listen_addr);
+		     const char *listen_port, const char *listen_addr);
 
 #endif
