@@ -213,6 +213,7 @@ bench: $(BIN) $(PGBOUNCER_BIN) $(GLIBC_PGBOUNCER)
 	scripts/install-bench-packages.sh
 	/usr/bin/python3 bench/bench.py
 	/usr/bin/python3 bench/metrics_scrape.py
+	/usr/bin/python3 bench/processes.py
 
 # docker/Dockerfile = the builder stage + the final stages that `make image`
 # uses too, so what the tests run is what users build.

@@ -10,6 +10,7 @@
 #include "base/exitcodes.h"
 #include "base/log.h"
 #include "base/version.h"
+#include "cmd/procs.h"
 #include "files/fileio.h"
 #include "model/settings.h"
 #include "model/vars.h"
@@ -34,6 +35,7 @@ static const struct {
 	{"drain", CMD_DRAIN},
 	{"show", CMD_SHOW},
 	{"console", CMD_CONSOLE},
+	{"supervise", CMD_SUPERVISE},
 };
 
 static int parse_timeout(const char *v, const char *from, long *out)
@@ -192,8 +194,9 @@ static int daytwo_defaults(struct options *o)
 
 	if ((rc = seconds_option(&o->drain_delay, "PGBOUNCER_DRAIN_DELAY", 5,
 				 o->cmd == CMD_DRAIN)) ||
+	    /* several processes: the others' time to finish after one fails */
 	    (rc = seconds_option(&o->drain_timeout, "PGBOUNCER_DRAIN_TIMEOUT", 20,
-				 o->cmd == CMD_DRAIN)))
+				 o->cmd == CMD_DRAIN || o->processes > 1)))
 		return rc;
 	if ((rc = seconds_option(&o->watch_interval, "PGBOUNCER_WATCH_INTERVAL", 5,
 				 o->cmd == CMD_WATCH)))
@@ -265,10 +268,17 @@ int cli_parse(int argc, char **argv, struct options *o)
 		o->cmd = commands[k].cmd;
 		i++;
 	}
+	/* run's own re-exec: its words are the pgbouncers to start */
+	if (o->cmd == CMD_SUPERVISE) {
+		o->command = &argv[i];
+		return EX_OK;
+	}
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
-			if (o->cmd != CMD_RUN) {
-				log_error("only the run command takes a COMMAND after --");
+			/* check: what run -- COMMAND would do */
+			if (o->cmd != CMD_RUN && o->cmd != CMD_CHECK) {
+				log_error(
+					"only the run and check commands take a COMMAND after --");
 				return EX_USAGE;
 			}
 			o->command = i + 1 < argc ? &argv[i + 1] : NULL;
@@ -298,6 +308,9 @@ int cli_parse(int argc, char **argv, struct options *o)
 	}
 	if ((rc = plaintext_from_env(o)) || (rc = wait_timeout_from_env(o)) ||
 	    (rc = upstream_auth_from_env(o)))
+		return rc;
+	o->processes = 1;
+	if ((o->cmd == CMD_RUN || o->cmd == CMD_CHECK) && (rc = procs_from_env(&o->processes)))
 		return rc;
 	return daytwo_defaults(o);
 }

@@ -22,6 +22,7 @@ enum command {
 	CMD_VERSION,
 	CMD_SETTINGS_DOC, /* hidden: the README settings table */
 	CMD_METRICS_DOC,  /* hidden: the README metrics table */
+	CMD_SUPERVISE,    /* hidden: PID 1 of PGBOUNCER_PROCESSES > 1 (cmd/procs.h) */
 };
 
 struct options {
@@ -40,6 +41,7 @@ struct options {
 	const char *show;        /* show WHAT */
 	const char *sql;         /* console -c SQL */
 	bool json;               /* show/console --json */
+	int processes;           /* run, check: PGBOUNCER_PROCESSES, resolved (1 = exec) */
 	char **command;          /* after --, NULL for the default */
 };
 

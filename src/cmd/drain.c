@@ -36,7 +36,9 @@
 
 struct drain {
 	const struct options *o;
-	struct local l;
+	struct local l;    /* the first (or only) pgbouncer */
+	struct local base; /* where they all listen (pg/local.h) */
+	int n;             /* how many: PGBOUNCER_PROCESSES */
 	int version;
 	int lock;    /* the lock file; -1: drains cannot coordinate */
 	int sig;     /* the stop signal acted on; 0: none yet */
@@ -347,6 +349,42 @@ static int shutdown_wait(struct drain *d, struct pg_conn *conn)
 	return until_exit(d, conn, "SHUTDOWN WAIT_FOR_SERVERS");
 }
 
+/* Several pgbouncers (PGBOUNCER_PROCESSES): SHUTDOWN WAIT_FOR_SERVERS to
+ * each, all at once so none keeps taking the clients the others turn away,
+ * then wait for each to exit.  FIRST: the first one's console. */
+static int shutdown_all(struct drain *d, struct pg_conn *first)
+{
+	struct pg_conn *conn[LOCAL_MAX_PROCESSES] = {first};
+	int rc = EX_OK, sent = 0;
+
+	if (wait_stop_signal)
+		return give_up(d, first, false, EX_OK, "before the drain began");
+	for (int i = 1; i < d->n; i++) {
+		struct local one;
+		local_process(&d->base, d->n, i + 1, &one);
+		conn[i] = console_open(&one, deadline_min(d->deadline, now_ms() + CONSOLE_MS),
+				       "drain");
+		if (!conn[i]) {
+			while (i-- > 1)
+				console_close(conn[i]);
+			log_error("drain: pgbouncer %d of %d does not answer on its console", i + 2,
+				  d->n);
+			return give_up(d, first, false, EX_UNAVAILABLE, "before the drain began");
+		}
+	}
+	for (int i = 0; i < d->n; i++)
+		if (console_send(conn[i], "SHUTDOWN WAIT_FOR_SERVERS"))
+			sent++;
+		else
+			log_error("drain: pgbouncer %d of %d did not take SHUTDOWN", i + 1, d->n);
+	log_info("drain: SHUTDOWN WAIT_FOR_SERVERS sent to %d of %d pgbouncers", sent, d->n);
+	for (int i = 0; i < d->n; i++) {
+		int r = until_exit(d, conn[i], "SHUTDOWN WAIT_FOR_SERVERS");
+		rc = rc ? rc : r;
+	}
+	return sent == d->n ? rc : EX_UNAVAILABLE;
+}
+
 /* Why PAUSE failed: R, its answer, or the connection CONN. */
 static void pause_failed(PGconn *conn, const PGresult *r)
 {
@@ -424,6 +462,12 @@ static int lead(struct drain *d)
 	log_info("drain: pgbouncer %d.%d lets running transactions finish (%s), %s",
 		 d->version / 100, d->version % 100,
 		 d->version >= 123 ? "SHUTDOWN WAIT_FOR_SERVERS" : "PAUSE, then SHUTDOWN", limit);
+	if (d->n > 1 && d->version >= 123)
+		return shutdown_all(d, conn);
+	if (d->n > 1) /* run refuses that (PROCS_MIN_VERSION); a hand-made setup */
+		return give_up(d, conn, false, EX_UNAVAILABLE,
+			       "before the drain began (several pgbouncers older than 1.23 "
+			       "cannot be drained without cutting transactions)");
 	return d->version >= 123 ? shutdown_wait(d, conn) : pause_then_shutdown(d, conn);
 }
 
@@ -443,7 +487,9 @@ int drain_run(const struct options *o, const struct runas *ra)
 	 * whatever this drain did to pgbouncer is taken back or finished */
 	wait_install_signals();
 	memset(&none, 0, sizeof(none)); /* no model: the rendered ini says where */
-	local_find(&none, o->config_dir, &d.l);
+	local_find(&none, o->config_dir, &d.base);
+	d.n = local_processes(&d.base);
+	local_process(&d.base, d.n, 1, &d.l);
 	if ((rc = lock_or_join(&d)) == LEAD)
 		rc = lead(&d);
 	if (d.lock >= 0)

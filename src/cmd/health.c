@@ -97,39 +97,38 @@ static int probe_quietly(const struct local *l, const char *host, long long dead
 	return ok;
 }
 
-int health_check(const struct config *c, const char *dir, bool deep)
+/* One pgbouncer, listening as L says; THROUGH: where the login of --deep
+ * goes (a TCP address, or L's socket). */
+static int health_one(const struct config *c, const char *dir, const struct local *l, bool deep,
+		      const char *through, long long deadline)
 {
-	struct local l;
-	long long deadline = now_ms() + HEALTH_MS;
-	const char *host;
+	const char *host = local_tcp_host(l);
 	bool ok;
 
-	local_find(c, dir, &l);
-	host = local_tcp_host(&l);
 	/* liveness: an answer is enough, and it leaves no log line */
 	if (!deep) {
-		int quiet = probe_quietly(&l, host, deadline);
+		int quiet = probe_quietly(l, host, deadline);
 		if (quiet == 1)
 			return EX_OK;
 		if (quiet == 0) {
 			log_error("health: pgbouncer does not answer on %s%s%s",
-				  l.socket_dir[0] ? l.socket_dir : host,
-				  l.socket_dir[0] ? " (Unix socket), port " : ":", l.port);
+				  l->socket_dir[0] ? l->socket_dir : host,
+				  l->socket_dir[0] ? " (Unix socket), port " : ":", l->port);
 			return EX_UNAVAILABLE;
 		}
 	}
 	/* The admin console lets user "pgbouncer" in without a password over
 	 * the Unix socket when the uid matches pgbouncer's (the caller has
 	 * switched to the run user).  Without a socket: any protocol answer. */
-	if (l.socket_dir[0])
-		ok = query_ok(l.socket_dir, l.port, "pgbouncer", "pgbouncer", NULL, "SHOW VERSION",
-			      deadline);
+	if (l->socket_dir[0])
+		ok = query_ok(l->socket_dir, l->port, "pgbouncer", "pgbouncer", NULL,
+			      "SHOW VERSION", deadline);
 	else if (host) {
 		const char *keys[] = {"host", "port", "dbname", "user", "connect_timeout", NULL};
-		const char *vals[] = {host, l.port, "pgbouncer", "pgbouncer", "2", NULL};
+		const char *vals[] = {host, l->port, "pgbouncer", "pgbouncer", "2", NULL};
 		ok = PQpingParams(keys, vals, 0) == PQPING_OK;
 		if (!ok)
-			log_error("health: pgbouncer does not answer on %s:%s", host, l.port);
+			log_error("health: pgbouncer does not answer on %s:%s", host, l->port);
 	} else {
 		log_error("health: pgbouncer has neither a Unix socket nor a TCP address");
 		return EX_UNAVAILABLE;
@@ -148,10 +147,31 @@ int health_check(const struct config *c, const char *dir, bool deep)
 				  "DATABASE_URL) to log in through the pool");
 			return EX_CONFIG;
 		}
-		ok = query_ok(host ? host : l.socket_dir, l.port, upstream_client_db(u), u->user,
-			      u->password, "SELECT 1", now_ms() + HEALTH_MS);
+		ok = query_ok(through, l->port, upstream_client_db(u), u->user, u->password,
+			      "SELECT 1", now_ms() + HEALTH_MS);
 	}
 	return ok ? EX_OK : EX_UNAVAILABLE;
+}
+
+int health_check(const struct config *c, const char *dir, bool deep)
+{
+	struct local l, one;
+	long long deadline = now_ms() + HEALTH_MS;
+	int n, rc = EX_OK;
+
+	local_find(c, dir, &l);
+	n = local_processes(&l);
+	/* several pgbouncers (PGBOUNCER_PROCESSES): green only when every one
+	 * serves, each asked on its own socket (a TCP login lands on any) */
+	for (int i = 1; i <= n && rc == EX_OK; i++) {
+		const char *host = local_tcp_host(&l);
+		local_process(&l, n, i, &one);
+		rc = health_one(c, dir, &one, deep, n > 1 || !host ? one.socket_dir : host,
+				deadline);
+		if (rc && n > 1)
+			log_error("health: that is pgbouncer %d of %d (PGBOUNCER_PROCESSES)", i, n);
+	}
+	return rc;
 }
 
 void client_urls(const struct config *c, const char *host, struct buf *out)

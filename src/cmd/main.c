@@ -8,6 +8,7 @@
  * status into the exit code.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -18,6 +19,7 @@
 #include "cmd/drain.h"
 #include "cmd/health.h"
 #include "cmd/pipeline.h"
+#include "cmd/procs.h"
 #include "cmd/reload.h"
 #include "cmd/show.h"
 #include "cmd/watch.h"
@@ -64,6 +66,10 @@ static int check(const struct options *o, struct state *s)
 	if ((rc = validate(o, s)))
 		return rc;
 	plan_print(&s->plan);
+	if (getenv("PGBOUNCER_PROCESSES"))
+		fprintf(stderr,
+			"pgbouncer-entrypoint: PGBOUNCER_PROCESSES=%s: %d pgbouncer process%s\n",
+			getenv("PGBOUNCER_PROCESSES"), o->processes, o->processes == 1 ? "" : "es");
 	userlist_explain(&s->plan, &s->cfg, o->userlist_plaintext, o->wait_timeout,
 			 s->pgbouncer_release);
 	fprintf(stderr, "pgbouncer-entrypoint: configuration OK\n");
@@ -107,6 +113,12 @@ static int drain(const struct options *o, struct state *s)
 	return drain_run(o, &s->runas);
 }
 
+static int supervise(const struct options *o, struct state *s)
+{
+	(void)s;
+	return procs_supervise(o->command);
+}
+
 static int show(const struct options *o, struct state *s)
 {
 	return show_run(o, &s->runas);
@@ -138,6 +150,8 @@ static const struct pipeline commands[] = {
 	{CMD_VERSION, 0, version},
 	{CMD_SETTINGS_DOC, 0, settings_doc},
 	{CMD_METRICS_DOC, 0, metrics_doc_step},
+	/* PID 1 over several pgbouncers: run re-executes itself as this */
+	{CMD_SUPERVISE, 0, supervise},
 };
 
 static const struct pipeline *command_row(enum command cmd)

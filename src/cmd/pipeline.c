@@ -8,6 +8,7 @@
 #include "base/log.h"
 #include "cmd/drain.h"
 #include "cmd/launch.h"
+#include "cmd/procs.h"
 #include "files/dirlock.h"
 #include "files/fileio.h"
 #include "files/safefile.h"
@@ -81,6 +82,26 @@ static int target_version(const struct options *o, struct state *s, int *version
 	return EX_OK;
 }
 
+/* PGBOUNCER_PROCESSES > 1 against the pgbouncer.ini about to be written
+ * (or the user's own). */
+static int processes_check(const struct options *o, const struct state *s, int version)
+{
+	char ini[4096];
+	size_t len = 0;
+	char *own = NULL;
+	const char *text = s->plan.ini.content.data;
+	int rc;
+
+	if (o->processes <= 1)
+		return EX_OK;
+	snprintf(ini, sizeof(ini), "%s/pgbouncer.ini", o->config_dir);
+	if (!text)
+		text = own = read_text(ini, &len);
+	rc = procs_check(o->processes, text, version, command_of(o), ini);
+	free(own);
+	return rc;
+}
+
 int validate(const struct options *o, struct state *s)
 {
 	int rc, version = 0;
@@ -89,11 +110,13 @@ int validate(const struct options *o, struct state *s)
 	 * startup: say so now, naming the variable, before anything is written;
 	 * the version also decides the defaults that need a newer pgbouncer,
 	 * so it is known before the files are built */
-	if (!s->plan.user_ini && ((rc = target_version(o, s, &version)) ||
-				  (rc = config_check_version(&s->cfg, version))))
+	if ((!s->plan.user_ini || o->processes > 1) && (rc = target_version(o, s, &version)))
+		return rc;
+	if (!s->plan.user_ini && (rc = config_check_version(&s->cfg, version)))
 		return rc;
 	if ((rc = config_version_defaults(&s->cfg, version)) ||
-	    (rc = plan_build(&s->plan, &s->cfg, &s->env, o->cmd == CMD_CHECK)))
+	    (rc = plan_build(&s->plan, &s->cfg, &s->env, o->cmd == CMD_CHECK)) ||
+	    (rc = processes_check(o, s, version)))
 		return rc;
 	return plan_check_supplied(&s->plan, &s->runas);
 }
@@ -163,6 +186,10 @@ static int hand_off(const struct options *o, struct state *s)
 	}
 	env_free(&s->env);
 	launch_raise_nofile(launch_fd_need(&s->cfg));
+	if (o->processes > 1)
+		return procs_start(o->processes, &s->cfg, o->config_dir, command_of(o), env,
+				   o->drain_timeout);
+	procs_forget(&s->cfg, o->config_dir);
 	fflush(NULL);
 	return launch_exec(command_of(o), env);
 }

@@ -10,6 +10,7 @@
 #include "base/exitcodes.h"
 #include "base/log.h"
 #include "cmd/health.h"
+#include "cmd/procs.h"
 #include "files/fileio.h"
 #include "model/settings.h"
 #include "pg/console.h"
@@ -232,8 +233,49 @@ static int switch_files(struct pg_conn **conn, const struct local *l, const stru
 
 /* Proven, compared, written, then RELOADed: every step that can fail comes
  * before the files change. */
+/* Several pgbouncers (PGBOUNCER_PROCESSES): each reads a copy of the ini
+ * with lines of its own (cmd/procs.h), made again from the new one. */
+static int refresh_copies(const struct state *s, const struct local *l, int n)
+{
+	size_t len;
+	char *text;
+	int rc;
+
+	if (n <= 1)
+		return EX_OK;
+	text = read_text(s->plan.ini.path, &len);
+	rc = procs_write(n, l, text);
+	free(text);
+	return rc;
+}
+
+/* RELOAD each of the N pgbouncers (CONN: the first one's console). */
+static int switch_all(struct pg_conn **conn, const struct local *l, int n, const struct state *s,
+		      bool pause)
+{
+	int rc = EX_OK;
+
+	for (int i = 1; i <= n; i++) {
+		struct pg_conn *other = NULL, **c = i == 1 ? conn : &other;
+		struct local one;
+		int r;
+
+		local_process(l, n, i, &one);
+		if (i > 1 && !(other = console_open(&one, now_ms() + CONSOLE_MS, "reload")))
+			r = EX_UNAVAILABLE;
+		else
+			r = switch_files(c, &one, s, pause);
+		if (r && n > 1)
+			log_error("reload: that is pgbouncer %d of %d (PGBOUNCER_PROCESSES)", i, n);
+		if (i > 1)
+			console_close(other);
+		rc = rc ? rc : r;
+	}
+	return rc;
+}
+
 static int reload_steps(const struct options *o, struct state *s, struct pg_conn **conn,
-			const struct local *l)
+			const struct local *l, int n)
 {
 	size_t len = 0;
 	char *old;
@@ -251,7 +293,7 @@ static int reload_steps(const struct options *o, struct state *s, struct pg_conn
 		free(old);
 	}
 	if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)) ||
-	    (rc = switch_files(conn, l, s, pause)))
+	    (rc = refresh_copies(s, l, n)) || (rc = switch_all(conn, l, n, s, pause)))
 		return rc;
 	log_info("reload: pgbouncer %d.%d reloaded '%s'%s%s%s%s", s->pgbouncer_version / 100,
 		 s->pgbouncer_version % 100, s->plan.ini.path,
@@ -263,9 +305,9 @@ static int reload_steps(const struct options *o, struct state *s, struct pg_conn
 
 int reload_run(const struct options *o, struct state *s)
 {
-	struct local l;
+	struct local l, first;
 	struct pg_conn *conn;
-	int rc;
+	int rc, n;
 
 	/* the secrets are read (as root when started so); the console lets in
 	 * only pgbouncer's own uid, and the files are the run user's.  From
@@ -274,10 +316,12 @@ int reload_run(const struct options *o, struct state *s)
 		return rc;
 	s->runas.set = false;
 	local_find(&s->cfg, o->config_dir, &l);
-	if (!(conn = console_open(&l, now_ms() + CONSOLE_MS, "reload")))
+	n = local_processes(&l);
+	local_process(&l, n, 1, &first);
+	if (!(conn = console_open(&first, now_ms() + CONSOLE_MS, "reload")))
 		return EX_UNAVAILABLE;
 	s->pgbouncer_version = console_version(conn, now_ms() + CONSOLE_MS, "reload");
-	rc = s->pgbouncer_version ? reload_steps(o, s, &conn, &l) : EX_UNAVAILABLE;
+	rc = s->pgbouncer_version ? reload_steps(o, s, &conn, &l, n) : EX_UNAVAILABLE;
 	console_close(conn);
 	return rc;
 }

@@ -53,29 +53,42 @@ static bool json_number(const char *s)
 	return *p == '\0';
 }
 
-static void print_json(const PGresult *r)
+/* Row I of R as a JSON object's members. */
+static void print_json_row(const PGresult *r, int i)
 {
-	int rows = PQntuples(r), cols = PQnfields(r);
+	for (int j = 0; j < PQnfields(r); j++) {
+		const char *v = PQgetvalue(r, i, j);
+		if (j)
+			fputs(", ", stdout);
+		json_string(stdout, PQfname(r, j));
+		fputs(": ", stdout);
+		if (PQgetisnull(r, i, j))
+			fputs("null", stdout);
+		else if (numeric_type(PQftype(r, j)) && json_number(v))
+			fputs(v, stdout);
+		else
+			json_string(stdout, v);
+	}
+}
+
+/* The N results as one JSON array of rows; with several pgbouncers
+ * (PGBOUNCER_PROCESSES) each row says which one in "process" (1..N). */
+static void print_json(PGresult *const *res, int n)
+{
+	bool any = false;
 
 	fputs("[", stdout);
-	for (int i = 0; i < rows; i++) {
-		fputs(i ? ",\n {" : "\n {", stdout);
-		for (int j = 0; j < cols; j++) {
-			const char *v = PQgetvalue(r, i, j);
-			if (j)
-				fputs(", ", stdout);
-			json_string(stdout, PQfname(r, j));
-			fputs(": ", stdout);
-			if (PQgetisnull(r, i, j))
-				fputs("null", stdout);
-			else if (numeric_type(PQftype(r, j)) && json_number(v))
-				fputs(v, stdout);
-			else
-				json_string(stdout, v);
+	for (int k = 0; k < n; k++) {
+		for (int i = 0; i < PQntuples(res[k]); i++) {
+			fputs(any ? ",\n {" : "\n {", stdout);
+			any = true;
+			if (n > 1)
+				printf("\"process\": %d%s", k + 1, PQnfields(res[k]) ? ", " : "");
+			print_json_row(res[k], i);
+			fputs("}", stdout);
 		}
-		fputs("}", stdout);
 	}
-	fputs(rows ? "\n]\n" : "]\n", stdout);
+	fputs(any ? "\n]\n" : "]\n", stdout);
 }
 
 /* psql's aligned format: a header, a rule, the rows, "(N rows)". */
@@ -111,55 +124,81 @@ static void print_table(const PGresult *r)
 	free(w);
 }
 
+/* SQL on the console of the pgbouncer at L into *R; a status. */
+static int ask(const struct options *o, const struct local *l, const char *sql, long long deadline,
+	       PGresult **r)
+{
+	const char *what = o->cmd == CMD_CONSOLE ? "console" : "show";
+	struct pg_conn *conn;
+	enum pgio_result io;
+	struct buf why;
+	int rc = EX_OK;
+
+	*r = NULL;
+	buf_init(&why);
+	if (!(conn = local_admin_login(l, "pgbouncer-entrypoint-show", deadline, &why))) {
+		log_error(
+			"%s: cannot reach pgbouncer's admin console: %s (run it as pgbouncer's "
+			"uid, in the container: docker exec <container> pgbouncer-entrypoint ...)",
+			what, buf_str(&why));
+		rc = EX_UNAVAILABLE;
+	} else if ((io = pgio_query((PGconn *)conn, sql, deadline, r)) != PGIO_OK ||
+		   (PQresultStatus(*r) != PGRES_TUPLES_OK &&
+		    PQresultStatus(*r) != PGRES_COMMAND_OK)) {
+		log_error("%s: %s: %s", what, sql,
+			  io == PGIO_OK       ? PQresultErrorMessage(*r)
+			  : io == PGIO_FAILED ? PQerrorMessage((PGconn *)conn)
+					      : "no answer in time");
+		PQclear(*r);
+		*r = NULL;
+		rc = io == PGIO_OK ? EX_USAGE : EX_UNAVAILABLE;
+	}
+	pgio_finish((PGconn *)conn);
+	buf_free(&why);
+	return rc;
+}
+
 int show_run(const struct options *o, const struct runas *ra)
 {
 	long long deadline = now_ms() + SHOW_MS;
+	PGresult *res[LOCAL_MAX_PROCESSES] = {NULL};
 	struct config none;
-	struct local l;
-	struct buf sql, why;
-	struct pg_conn *conn;
-	enum pgio_result io;
-	PGresult *r = NULL;
-	int rc;
+	struct local l, one;
+	struct buf sql;
+	int rc, n;
 
 	/* the console lets in only pgbouncer's own uid */
 	if ((rc = runas_drop(ra)))
 		return rc;
 	memset(&none, 0, sizeof(none)); /* no model: the rendered ini says where */
 	local_find(&none, o->config_dir, &l);
+	n = local_processes(&l);
 	buf_init(&sql);
-	buf_init(&why);
 	if (o->cmd == CMD_CONSOLE)
 		buf_puts(&sql, o->sql);
 	else
 		buf_printf(&sql, "SHOW %s", o->show);
-	if (!(conn = local_admin_login(&l, "pgbouncer-entrypoint-show", deadline, &why))) {
-		log_error(
-			"%s: cannot reach pgbouncer's admin console: %s (run it as pgbouncer's "
-			"uid, in the container: docker exec <container> pgbouncer-entrypoint ...)",
-			o->cmd == CMD_CONSOLE ? "console" : "show", buf_str(&why));
-		rc = EX_UNAVAILABLE;
-	} else if ((io = pgio_query((PGconn *)conn, buf_str(&sql), deadline, &r)) != PGIO_OK ||
-		   (PQresultStatus(r) != PGRES_TUPLES_OK &&
-		    PQresultStatus(r) != PGRES_COMMAND_OK)) {
-		log_error("%s: %s: %s", o->cmd == CMD_CONSOLE ? "console" : "show", buf_str(&sql),
-			  io == PGIO_OK       ? PQresultErrorMessage(r)
-			  : io == PGIO_FAILED ? PQerrorMessage((PGconn *)conn)
-					      : "no answer in time");
-		PQclear(r);
-		rc = io == PGIO_OK ? EX_USAGE : EX_UNAVAILABLE;
-	} else {
-		/* a command without rows (RELOAD, PAUSE) prints its tag, as psql does */
-		if (PQresultStatus(r) == PGRES_COMMAND_OK)
-			printf("%s\n", PQcmdStatus(r));
-		else if (o->json)
-			print_json(r);
-		else
-			print_table(r);
-		PQclear(r);
+	/* several pgbouncers (PGBOUNCER_PROCESSES): each one's answer */
+	for (int i = 0; i < n && rc == EX_OK; i++) {
+		local_process(&l, n, i + 1, &one);
+		if ((rc = ask(o, &one, buf_str(&sql), deadline, &res[i])) && n > 1)
+			log_error("%s: that is pgbouncer %d of %d (PGBOUNCER_PROCESSES)",
+				  o->cmd == CMD_CONSOLE ? "console" : "show", i + 1, n);
 	}
-	pgio_finish((PGconn *)conn);
+	for (int i = 0; i < n && rc == EX_OK; i++) {
+		/* a command without rows (RELOAD, PAUSE) prints its tag, as psql does */
+		if (n > 1 && !o->json)
+			printf("%spgbouncer %d of %d:\n", i ? "\n" : "", i + 1, n);
+		if (PQresultStatus(res[i]) == PGRES_COMMAND_OK)
+			printf("%s\n", PQcmdStatus(res[i]));
+		else if (o->json) {
+			print_json(res, n);
+			break;
+		} else
+			print_table(res[i]);
+	}
+	for (int i = 0; i < n; i++)
+		PQclear(res[i]);
 	buf_free(&sql);
-	buf_free(&why);
 	return fflush(stdout) == 0 ? rc : EX_OSERR;
 }

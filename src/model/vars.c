@@ -33,6 +33,7 @@ const char *const other_vars[] = {
 	"PGBOUNCER_DRAIN_DELAY",
 	"PGBOUNCER_DRAIN_TIMEOUT",
 	"PGBOUNCER_WATCH_INTERVAL",
+	"PGBOUNCER_PROCESSES",
 };
 const size_t n_other_vars = sizeof(other_vars) / sizeof(other_vars[0]);
 

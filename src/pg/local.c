@@ -1,10 +1,13 @@
 #include "pg/local.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "files/fileio.h"
 #include "pg/pgio.h"
@@ -36,6 +39,39 @@ void local_find(const struct config *c, const char *dir, struct local *l)
 		snprintf(l->addr, sizeof(l->addr), "%s", buf_str(&v));
 	buf_free(&v);
 	free(text);
+}
+
+int local_processes(const struct local *l)
+{
+	char path[1200], text[16] = "";
+	struct stat st;
+	ssize_t n = 0;
+	long v;
+	int fd;
+
+	if (!l->socket_dir[0])
+		return 1;
+	snprintf(path, sizeof(path), LOCAL_PROCESSES_FILE, l->socket_dir, l->port);
+	/* the run user's own file in the run user's directory: nothing to
+	 * guard against, but a FIFO must not hang a probe */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	v = strtol(text, NULL, 10);
+	return v >= 2 && v <= LOCAL_MAX_PROCESSES ? (int)v : 1;
+}
+
+void local_process(const struct local *l, int n, int i, struct local *one)
+{
+	*one = *l;
+	/* too long for a socket path: procs_check refused such a directory */
+	if (n > 1 && snprintf(one->socket_dir, sizeof(one->socket_dir), LOCAL_PROCESS_DIR,
+			      l->socket_dir, l->port, i) >= (int)sizeof(one->socket_dir))
+		one->socket_dir[0] = '\0';
 }
 
 const char *local_tcp_host(const struct local *l)

@@ -19,6 +19,20 @@ struct local {
  * from the environment's model C. */
 void local_find(const struct config *c, const char *config_dir, struct local *l);
 
+/* PGBOUNCER_PROCESSES > 1 (cmd/procs.h): process I of N (1..N) has its own
+ * socket directory LOCAL_PROCESS_DIR under the shared unix_socket_dir, and
+ * a file beside them says N.  At most LOCAL_MAX_PROCESSES. */
+#define LOCAL_MAX_PROCESSES 64
+#define LOCAL_PROCESS_DIR "%s/pgbouncer-%s-%d"           /* socket_dir, port, i */
+#define LOCAL_PROCESSES_FILE "%s/pgbouncer-%s.processes" /* socket_dir, port */
+
+/* How many pgbouncers listen (1 unless the supervisor's file says more). */
+int local_processes(const struct local *l);
+
+/* Where process I (1..N) of the N of local_processes listens, into *ONE;
+ * with N 1, L itself. */
+void local_process(const struct local *l, int n, int i, struct local *one);
+
 /* A TCP address that reaches it, or NULL when it listens on no TCP address. */
 const char *local_tcp_host(const struct local *l);
 
