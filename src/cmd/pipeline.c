@@ -21,13 +21,13 @@
 
 extern char **environ;
 
-bool writes_files(enum command cmd)
+bool pipeline_writes_files(enum command cmd)
 {
 	return cmd == CMD_RUN || cmd == CMD_RENDER || cmd == CMD_INIT || cmd == CMD_CHECK ||
 	       cmd == CMD_RELOAD;
 }
 
-char **command_of(const struct options *o)
+char **pipeline_command(const struct options *o)
 {
 	static char ini[4096];
 	static char *dflt[] = {"pgbouncer", ini, NULL};
@@ -36,7 +36,7 @@ char **command_of(const struct options *o)
 	return o->command ? o->command : dflt;
 }
 
-int load_model(const struct options *o, struct state *s)
+int pipeline_load_model(const struct options *o, struct state *s)
 {
 	bool need_upstream;
 	int rc;
@@ -47,8 +47,9 @@ int load_model(const struct options *o, struct state *s)
 	/* a user's own pgbouncer.ini or template makes the upstream optional;
 	 * health --deep needs only the user and password of the upstream */
 	plan_probe(&s->plan, o->config_dir);
-	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini
-					     : o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
+	need_upstream = pipeline_writes_files(o->cmd)
+				? !s->plan.user_ini
+				: o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
 	rc = model_build(&s->cfg, &s->env, o->config_dir, need_upstream);
 	s->cfg.upstream_auth = o->upstream_auth;
 	return rc;
@@ -67,7 +68,7 @@ static int target_version(const struct options *o, struct state *s, int *version
 	if (o->cmd == CMD_RELOAD)
 		*version = s->pgbouncer_version;
 	else if (o->cmd == CMD_RUN || o->cmd == CMD_CHECK) {
-		int rc = launch_pgbouncer_version(command_of(o), environ, &s->runas, probe_ms,
+		int rc = launch_pgbouncer_version(pipeline_command(o), environ, &s->runas, probe_ms,
 						  version, &s->pgbouncer_release);
 		if (rc != EX_NOTFOUND)
 			return rc;
@@ -76,7 +77,7 @@ static int target_version(const struct options *o, struct state *s, int *version
 			return EX_OK;
 		log_error("check: \"%s\" is not on PATH (%s): run could not start it; install "
 			  "pgbouncer or add its directory to PATH",
-			  command_of(o)[0], getenv("PATH") ? getenv("PATH") : "unset");
+			  pipeline_command(o)[0], getenv("PATH") ? getenv("PATH") : "unset");
 		return EX_NOTFOUND;
 	}
 	return EX_OK;
@@ -97,12 +98,12 @@ static int processes_check(const struct options *o, const struct state *s, int v
 	snprintf(ini, sizeof(ini), "%s/pgbouncer.ini", o->config_dir);
 	if (!text)
 		text = own = read_text(ini, &len);
-	rc = procs_check(o->processes, text, version, command_of(o), ini);
+	rc = procs_check(o->processes, text, version, pipeline_command(o), ini);
 	free(own);
 	return rc;
 }
 
-int validate(const struct options *o, struct state *s)
+int pipeline_validate(const struct options *o, struct state *s)
 {
 	int rc, version = 0;
 
@@ -121,7 +122,7 @@ int validate(const struct options *o, struct state *s)
 	return plan_check_supplied(&s->plan, &s->runas);
 }
 
-int wait_phase(const struct options *o, const struct state *s)
+int pipeline_wait(const struct options *o, const struct state *s)
 {
 	struct runas none = {.set = false}; /* dropped already */
 	struct learned waited;
@@ -131,7 +132,7 @@ int wait_phase(const struct options *o, const struct state *s)
 	return learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout, false, &none, &waited);
 }
 
-int login_phase(const struct options *o, struct state *s)
+int pipeline_login(const struct options *o, struct state *s)
 {
 	static struct learned learned;
 	int rc;
@@ -147,7 +148,7 @@ int login_phase(const struct options *o, struct state *s)
 			      s->pgbouncer_release);
 }
 
-void state_free(struct state *s)
+void pipeline_state_free(struct state *s)
 {
 	plan_free(&s->plan);
 	config_free(&s->cfg);
@@ -164,7 +165,7 @@ static int write_phase(const struct options *o, struct state *s, int *lock)
 {
 	int rc;
 
-	if ((rc = validate(o, s)) || (rc = login_phase(o, s)))
+	if ((rc = pipeline_validate(o, s)) || (rc = pipeline_login(o, s)))
 		return rc;
 	/* atomic, 0600, owned by the run user */
 	if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)))
@@ -187,18 +188,18 @@ static int hand_off(const struct options *o, struct state *s)
 	env_free(&s->env);
 	launch_raise_nofile(launch_fd_need(&s->cfg));
 	if (o->processes > 1)
-		return procs_start(o->processes, &s->cfg, o->config_dir, command_of(o), env,
+		return procs_start(o->processes, &s->cfg, o->config_dir, pipeline_command(o), env,
 				   o->drain_timeout);
 	procs_forget(&s->cfg, o->config_dir);
 	fflush(NULL);
-	return launch_exec(command_of(o), env);
+	return launch_exec(pipeline_command(o), env);
 }
 
 static int phases(const struct pipeline *p, const struct options *o, struct state *s, int *lock)
 {
 	int rc;
 
-	if ((p->needs & NEEDS_MODEL) && (rc = load_model(o, s)))
+	if ((p->needs & NEEDS_MODEL) && (rc = pipeline_load_model(o, s)))
 		return rc;
 	if ((p->needs & NEEDS_WRITE) && (rc = write_phase(o, s, lock)))
 		return rc;
@@ -221,7 +222,7 @@ int pipeline_run(const struct pipeline *p, const struct options *o, struct state
 	}
 	/* from the first read of the directory to pgbouncer's RELOAD */
 	if ((p->needs & NEEDS_LOCK) &&
-	    (rc = dirlock_take(o->config_dir, now_ms() + wait_s * 1000LL, &lock)))
+	    (rc = dirlock_take(o->config_dir, deadline_now() + wait_s * 1000LL, &lock)))
 		return rc;
 	rc = phases(p, o, s, &lock);
 	dirlock_release(lock);

@@ -421,7 +421,7 @@ static void reap(struct children *ch, long grace_s)
 			  "%ld s), then exiting with %d",
 			  i + 1, ch->n, (int)p, code, ch->live, grace_s, code);
 		ch->stopping = true;
-		ch->kill_at = now_ms() + grace_s * 1000LL;
+		ch->kill_at = deadline_now() + grace_s * 1000LL;
 		forward(ch, SIGINT);
 	}
 }
@@ -489,7 +489,7 @@ int procs_supervise(char *const *args)
 			forward(&ch, sig);
 			ch.stopping |= sig == SIGTERM || sig == SIGINT || sig == SIGQUIT;
 		}
-		if (ch.kill_at && now_ms() >= ch.kill_at && ch.live > 0) {
+		if (ch.kill_at && deadline_now() >= ch.kill_at && ch.live > 0) {
 			log_error(
 				"supervise: %d pgbouncer(s) still running %ld s after the failure: "
 				"SIGKILL",

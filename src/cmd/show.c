@@ -160,7 +160,7 @@ static int ask(const struct options *o, const struct local *l, const char *sql, 
 
 int show_run(const struct options *o, const struct runas *ra)
 {
-	long long deadline = now_ms() + SHOW_MS;
+	long long deadline = deadline_now() + SHOW_MS;
 	PGresult *res[LOCAL_MAX_PROCESSES] = {NULL};
 	struct config none;
 	struct local l, one;

@@ -328,7 +328,7 @@ static void render(struct buf *out, PGresult *const *res, bool up)
 
 bool metrics_scrape(const struct config *c, const char *dir, struct buf *out, struct buf *why)
 {
-	long long deadline = now_ms() + SCRAPE_MS;
+	long long deadline = deadline_now() + SCRAPE_MS;
 	PGresult *res[N_SOURCES] = {NULL};
 	struct local l;
 	PGconn *conn;

@@ -37,7 +37,7 @@ void local_process(const struct local *l, int n, int i, struct local *one);
 const char *local_tcp_host(const struct local *l);
 
 /* A libpq login to DB as USER (PASSWORD may be NULL) that gives up at
- * DEADLINE (now_ms() clock).  NULL with WHY filled on failure. */
+ * DEADLINE (deadline_now() clock).  NULL with WHY filled on failure. */
 struct pg_conn;
 struct pg_result;
 struct pg_conn *local_login(const char *host, const char *port, const char *db, const char *user,
