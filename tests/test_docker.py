@@ -231,6 +231,28 @@ def test_docker_stop_ends_within_grace_period(net, db):
     assert not state["OOMKilled"] and state["ExitCode"] != 137  # not SIGKILLed at the deadline
 
 
+def test_processes_in_the_image_serve_report_and_stop_together(net, db):
+    """PGBOUNCER_PROCESSES=2 in the scratch image: PID 1 is the entrypoint's
+    supervisor (re-executed through /proc/self/exe, no secret in its
+    environment), both pgbouncers serve and report, docker stop ends both."""
+    cid = run_container(net, "pgbouncer-entrypoint:latest", name="pool-procs",
+                        env=pool_env(PGBOUNCER_PROCESSES="2"))
+    assert client_query(net, "pool-procs") == "app@app", docker("logs", cid).stderr
+    pid1 = container_pid(cid)
+    assert b"supervise" in pathlib.Path(f"/proc/{pid1}/cmdline").read_bytes()
+    environ = pathlib.Path(f"/proc/{pid1}/environ").read_bytes().decode()
+    assert PASSWORD not in environ and "DB_PASSWORD" not in environ
+    kids = pathlib.Path(f"/proc/{pid1}/task/{pid1}/children").read_text().split()
+    assert [process_ids(int(k))[0] for k in kids] == ["pgbouncer", "pgbouncer"]
+    shown = docker("exec", cid, "/pgbouncer-entrypoint", "show", "pools", "--json")
+    assert {r["process"] for r in json.loads(shown.stdout)} == {1, 2}, shown.stderr
+    assert docker("exec", cid, "/pgbouncer-entrypoint", "health").returncode == 0
+    docker("stop", "-t", "20", cid)
+    state = json.loads(docker("inspect", "-f", "{{json .State}}", cid).stdout)
+    assert state["ExitCode"] == 0, docker("logs", cid).stderr
+    assert docker("logs", cid).stderr.count("got SIGINT") == 2
+
+
 def test_wrong_credentials_never_start_pgbouncer(net, db):
     cid = run_container(net, "pgbouncer-entrypoint:latest", name="pool-bad",
                         env=pool_env(DB_PASSWORD="Not-The-Password"))
