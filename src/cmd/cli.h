@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "http/metrics.h"
+
 enum command {
 	CMD_RUN,
 	CMD_RENDER,
@@ -41,6 +43,8 @@ struct options {
 	const char *sql;         /* console -c SQL */
 	bool json;               /* show/console --json */
 	char **command;          /* after --, NULL for the default */
+
+	enum metrics_names metrics_names; /* PGBOUNCER_METRICS_NAMES */
 };
 
 /* Returns 0 or 64 (usage) after logging. */
