@@ -117,10 +117,10 @@ static void quote_row(char **f, int n, int line)
 	else if (!strcmp(f[0], "userlist"))
 		ok = quote_userlist(&b, in, &why);
 	else if (!strcmp(f[0], "alias")) {
-		ok = db_alias_ok(in, &why);
+		ok = quote_db_alias_ok(in, &why);
 		buf_puts(&b, ok ? "OK" : "");
 	} else if (!strcmp(f[0], "urlenc")) {
-		url_encode(&b, in);
+		quote_url_encode(&b, in);
 		ok = true;
 	} else if (!strcmp(f[0], "promlabel")) {
 		metrics_label_value(&b, in);
@@ -577,17 +577,17 @@ static void test_userlist_parse(void)
 	struct buf b;
 
 	buf_init(&b);
-	CHECK(userlist_parse("; c\n\"a\" \"x\"\n  \"q\"\"u\" \"p\"\"w\"\n", collect, &b) == 2 &&
+	CHECK(quote_userlist_parse("; c\n\"a\" \"x\"\n  \"q\"\"u\" \"p\"\"w\"\n", collect, &b) == 2 &&
 		      !strcmp(buf_str(&b), "[a|x][q\"u|p\"w]"),
 	      "userlist parse: %s", buf_str(&b));
 	buf_free(&b);
 	buf_init(&b);
-	CHECK(userlist_parse("\"a\" \"x\"\n# hash comment\n\"b\" \"y\"\n", collect, &b) == -1 &&
+	CHECK(quote_userlist_parse("\"a\" \"x\"\n# hash comment\n\"b\" \"y\"\n", collect, &b) == -1 &&
 		      !strcmp(buf_str(&b), "[a|x]"),
 	      "a # line must stop parsing like pgbouncer does: %s", buf_str(&b));
 	buf_free(&b);
 	buf_init(&b);
-	CHECK(userlist_parse("\"a\" junk \"x\" rest\n\"b\"\n\"y\"\n", collect, &b) == 2 &&
+	CHECK(quote_userlist_parse("\"a\" junk \"x\" rest\n\"b\"\n\"y\"\n", collect, &b) == 2 &&
 		      !strcmp(buf_str(&b), "[a|x][b|y]"),
 	      "pgbouncer reads past anything between the fields, line breaks too: %s", buf_str(&b));
 	buf_free(&b);

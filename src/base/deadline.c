@@ -10,14 +10,14 @@
  * (the handler ran, poll has not started) still ends the wait quickly. */
 #define STEP_MS 20
 
-volatile sig_atomic_t wait_stop_signal;
+volatile sig_atomic_t deadline_stop_signal;
 
 static void on_signal(int sig)
 {
-	wait_stop_signal = sig;
+	deadline_stop_signal = sig;
 }
 
-void wait_install_signals(void)
+void deadline_install_signals(void)
 {
 	struct sigaction sa;
 
@@ -28,13 +28,13 @@ void wait_install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
-void wait_restore_signals(void)
+void deadline_restore_signals(void)
 {
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 }
 
-long long now_ms(void)
+long long deadline_now(void)
 {
 	struct timespec ts;
 
@@ -50,14 +50,14 @@ long long deadline_min(long long a, long long b)
 enum deadline_result deadline_poll(struct pollfd *fds, nfds_t n, long long deadline)
 {
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - deadline_now();
 		int r;
-		if (wait_stop_signal)
+		if (deadline_stop_signal)
 			return DEADLINE_STOPPED;
 		if (left <= 0)
 			return DEADLINE_PASSED;
 		r = poll(fds, n, left < STEP_MS ? (int)left : STEP_MS);
-		if (wait_stop_signal)
+		if (deadline_stop_signal)
 			return DEADLINE_STOPPED;
 		if (r > 0)
 			return DEADLINE_READY;

@@ -9,16 +9,16 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Set by the SIGTERM/SIGINT handler that wait_install_signals installs. */
-extern volatile sig_atomic_t wait_stop_signal;
+/* Set by the SIGTERM/SIGINT handler that deadline_install_signals installs. */
+extern volatile sig_atomic_t deadline_stop_signal;
 
 /* Handlers without SA_RESTART, so a blocking poll() returns at once: as PID 1
  * in a container, nothing else would end the wait (scratch-gotchas 1). */
-void wait_install_signals(void);
-void wait_restore_signals(void);
+void deadline_install_signals(void);
+void deadline_restore_signals(void);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
-long long now_ms(void);
+long long deadline_now(void);
 
 /* The earlier of two deadlines. */
 long long deadline_min(long long a, long long b);

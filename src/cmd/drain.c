@@ -134,8 +134,8 @@ static void recorded(int fd, char *out, size_t cap)
 static void take_signal(struct drain *d)
 {
 	if (!d->sig)
-		d->sig = wait_stop_signal;
-	wait_stop_signal = 0;
+		d->sig = deadline_stop_signal;
+	deadline_stop_signal = 0;
 }
 
 /* The outcome of the drain that held the lock, as this drain's own. */
@@ -187,7 +187,7 @@ static int join(struct drain *d)
 				  strerror(errno));
 			return EX_UNAVAILABLE;
 		}
-		if (deadline_sleep(now_ms() + JOIN_STEP_MS) == DEADLINE_STOPPED) {
+		if (deadline_sleep(deadline_now() + JOIN_STEP_MS) == DEADLINE_STOPPED) {
 			take_signal(d);
 			log_info("drain: stopped by signal %d while waiting for the drain this one "
 				 "joined, which goes on",
@@ -220,11 +220,11 @@ static int lock_or_join(struct drain *d)
  * "not paused" is fine: a PAUSE cut short before pgbouncer read it. */
 static bool resume(const struct drain *d)
 {
-	struct pg_conn *conn = console_open(&d->l, now_ms() + CONSOLE_MS, "drain");
+	struct pg_conn *conn = console_open(&d->l, deadline_now() + CONSOLE_MS, "drain");
 	PGresult *r = NULL;
 	bool ok = false;
 
-	if (conn && pgio_query((PGconn *)conn, "RESUME", now_ms() + CONSOLE_MS, &r) == PGIO_OK)
+	if (conn && pgio_query((PGconn *)conn, "RESUME", deadline_now() + CONSOLE_MS, &r) == PGIO_OK)
 		ok = PQresultStatus(r) == PGRES_COMMAND_OK ||
 		     strstr(PQresultErrorMessage(r), "not paused") != NULL;
 	if (conn && !ok)
@@ -289,9 +289,9 @@ static int force_stop(struct drain *d, struct pg_conn *conn)
 		  d->o->drain_timeout);
 	/* a PAUSE still waiting occupies CONN; 1.23's socket is already closed */
 	if (d->version < 123)
-		other = console_open(&d->l, now_ms() + FORCE_MS, "drain");
+		other = console_open(&d->l, deadline_now() + FORCE_MS, "drain");
 	if (console_send(other ? other : conn, "SHUTDOWN"))
-		console_wait_closed(other ? other : conn, now_ms() + FORCE_MS);
+		console_wait_closed(other ? other : conn, deadline_now() + FORCE_MS);
 	console_close(other);
 	console_close(conn);
 	record(d, REC_FORCED);
@@ -307,7 +307,7 @@ static int until_exit(struct drain *d, struct pg_conn *conn, const char *sent)
 {
 	bool closed;
 
-	while (!(closed = console_wait_closed(conn, d->deadline)) && wait_stop_signal && !d->sig) {
+	while (!(closed = console_wait_closed(conn, d->deadline)) && deadline_stop_signal && !d->sig) {
 		take_signal(d);
 		log_info("drain: received signal %d after %s, which cannot be taken back: waiting "
 			 "for the running transactions to end as before, cutting none (another "
@@ -318,14 +318,14 @@ static int until_exit(struct drain *d, struct pg_conn *conn, const char *sent)
 		console_close(conn);
 		record(d, REC_DRAINED);
 		log_info("drain: pgbouncer has exited after %.1f s; no transaction was cut",
-			 (now_ms() - d->start) / 1000.0);
+			 (deadline_now() - d->start) / 1000.0);
 		return EX_OK;
 	}
 	if (!d->sig)
 		return force_stop(d, conn);
 	console_close(conn);
 	record(d, REC_EXITING);
-	if (wait_stop_signal)
+	if (deadline_stop_signal)
 		log_info("drain: a second signal ended the waiting; pgbouncer has not exited yet: "
 			 "it does by itself once the running transactions end, cutting none");
 	else
@@ -340,7 +340,7 @@ static int until_exit(struct drain *d, struct pg_conn *conn, const char *sent)
  * waits until each server connection is released and exits. */
 static int shutdown_wait(struct drain *d, struct pg_conn *conn)
 {
-	if (wait_stop_signal)
+	if (deadline_stop_signal)
 		return give_up(d, conn, false, EX_OK, "before the drain began");
 	if (!console_send(conn, "SHUTDOWN WAIT_FOR_SERVERS"))
 		return give_up(d, conn, false, EX_UNAVAILABLE, "before the drain began");
@@ -380,7 +380,7 @@ static int pause_then_shutdown(struct drain *d, struct pg_conn *conn)
 	/* "already suspended/paused": someone else's PAUSE, not ours to undo */
 	if (refused)
 		return give_up(d, conn, false, EX_UNAVAILABLE, during);
-	if (io != PGIO_OK || wait_stop_signal || !console_send(conn, "SHUTDOWN"))
+	if (io != PGIO_OK || deadline_stop_signal || !console_send(conn, "SHUTDOWN"))
 		return give_up(d, conn, true, EX_UNAVAILABLE, during);
 	/* immediate SHUTDOWN sends no answer: pgbouncer just exits */
 	return until_exit(d, conn, "SHUTDOWN");
@@ -389,10 +389,10 @@ static int pause_then_shutdown(struct drain *d, struct pg_conn *conn)
 /* pgbouncer's version, through its admin console. */
 static int probe(struct drain *d)
 {
-	struct pg_conn *conn = console_open(&d->l, now_ms() + CONSOLE_MS, "drain");
+	struct pg_conn *conn = console_open(&d->l, deadline_now() + CONSOLE_MS, "drain");
 
 	if (conn)
-		d->version = console_version(conn, now_ms() + CONSOLE_MS, "drain");
+		d->version = console_version(conn, deadline_now() + CONSOLE_MS, "drain");
 	console_close(conn);
 	return d->version ? EX_OK : EX_UNAVAILABLE;
 }
@@ -411,10 +411,10 @@ static int lead(struct drain *d)
 		return give_up(d, NULL, false, rc, "before the drain began");
 	mark(d);
 	log_info("drain: readiness is red; new clients are still served for %ld s", o->drain_delay);
-	if (deadline_sleep(now_ms() + o->drain_delay * 1000LL) == DEADLINE_STOPPED)
+	if (deadline_sleep(deadline_now() + o->drain_delay * 1000LL) == DEADLINE_STOPPED)
 		return give_up(d, NULL, false, EX_OK, "during --delay");
-	d->deadline = o->drain_timeout ? now_ms() + o->drain_timeout * 1000LL : NO_DEADLINE;
-	if (!(conn = console_open(&d->l, deadline_min(d->deadline, now_ms() + CONSOLE_MS),
+	d->deadline = o->drain_timeout ? deadline_now() + o->drain_timeout * 1000LL : NO_DEADLINE;
+	if (!(conn = console_open(&d->l, deadline_min(d->deadline, deadline_now() + CONSOLE_MS),
 				  "drain")))
 		return give_up(d, NULL, false, EX_UNAVAILABLE, "before the drain began");
 	if (o->drain_timeout)
@@ -438,16 +438,16 @@ int drain_run(const struct options *o, const struct runas *ra)
 		return rc;
 	memset(&d, 0, sizeof(d));
 	d.o = o;
-	d.start = now_ms();
+	d.start = deadline_now();
 	/* from here on a stop signal is an answer to give, never a sudden end:
 	 * whatever this drain did to pgbouncer is taken back or finished */
-	wait_install_signals();
+	deadline_install_signals();
 	memset(&none, 0, sizeof(none)); /* no model: the rendered ini says where */
 	local_find(&none, o->config_dir, &d.l);
 	if ((rc = lock_or_join(&d)) == LEAD)
 		rc = lead(&d);
 	if (d.lock >= 0)
 		close(d.lock); /* after the record: a joiner reads it next */
-	wait_restore_signals();
+	deadline_restore_signals();
 	return rc;
 }

@@ -100,7 +100,7 @@ static int probe_quietly(const struct local *l, const char *host, long long dead
 int health_check(const struct config *c, const char *dir, bool deep)
 {
 	struct local l;
-	long long deadline = now_ms() + HEALTH_MS;
+	long long deadline = deadline_now() + HEALTH_MS;
 	const char *host;
 	bool ok;
 
@@ -149,12 +149,12 @@ int health_check(const struct config *c, const char *dir, bool deep)
 			return EX_CONFIG;
 		}
 		ok = query_ok(host ? host : l.socket_dir, l.port, upstream_client_db(u), u->user,
-			      u->password, "SELECT 1", now_ms() + HEALTH_MS);
+			      u->password, "SELECT 1", deadline_now() + HEALTH_MS);
 	}
 	return ok ? EX_OK : EX_UNAVAILABLE;
 }
 
-void client_urls(const struct config *c, const char *host, struct buf *out)
+void health_client_urls(const struct config *c, const char *host, struct buf *out)
 {
 	const char *port = config_get(c, "listen_port");
 	const char *tls = config_get(c, "client_tls_sslmode");
@@ -163,12 +163,12 @@ void client_urls(const struct config *c, const char *host, struct buf *out)
 		const struct upstream *u = &c->up[i];
 		bool v6 = strchr(host, ':') != NULL && host[0] != '[';
 		buf_puts(out, "postgresql://");
-		url_encode(out, u->user);
+		quote_url_encode(out, u->user);
 		buf_putc(out, ':');
-		url_encode(out, u->password);
+		quote_url_encode(out, u->password);
 		buf_printf(out, "@%s%s%s:%s/", v6 ? "[" : "", host, v6 ? "]" : "",
 			   port ? port : "6432");
-		url_encode(out, upstream_client_db(u));
+		quote_url_encode(out, upstream_client_db(u));
 		if (tls && strcmp(tls, "disable") != 0)
 			buf_puts(out, "?sslmode=require");
 		buf_putc(out, '\n');

@@ -14,6 +14,6 @@
 int health_check(const struct config *c, const char *config_dir, bool deep);
 
 /* The DATABASE_URL of each pool for applications reaching it as HOST. */
-void client_urls(const struct config *c, const char *host, struct buf *out);
+void health_client_urls(const struct config *c, const char *host, struct buf *out);
 
 #endif

@@ -152,7 +152,7 @@ static void exec_version(const char *exe, char *const *env, const struct runas *
 	char *const args[] = {(char *)exe, "--version", NULL};
 
 	setpgid(0, 0);
-	wait_restore_signals();
+	deadline_restore_signals();
 	if (dup2(out, 1) < 0 || runas_drop(ra) != EX_OK)
 		_exit(126);
 	execve(exe, args, env);
@@ -197,14 +197,14 @@ int launch_pgbouncer_version(char *const *argv, char *const *envp, const struct 
 		return EX_NOTFOUND; /* the caller says what that means for it */
 	if (!(env = launch_scrub_env(envp)))
 		return EX_OK;
-	wait_install_signals();
-	r = read_version(exe, env, ra, now_ms() + timeout_ms, out, sizeof(out));
-	wait_restore_signals();
+	deadline_install_signals();
+	r = read_version(exe, env, ra, deadline_now() + timeout_ms, out, sizeof(out));
+	deadline_restore_signals();
 	free(env);
 	if (r == DEADLINE_STOPPED) {
 		log_info("received signal %d during \"%s --version\"; stopping",
-			 (int)wait_stop_signal, exe);
-		return EX_SIGNAL_BASE + wait_stop_signal;
+			 (int)deadline_stop_signal, exe);
+		return EX_SIGNAL_BASE + deadline_stop_signal;
 	}
 	if (r == DEADLINE_PASSED)
 		log_warn("\"%s --version\" did not answer within %.1f s: settings are not checked "

@@ -61,7 +61,7 @@ static int check(const struct options *o, struct state *s)
 {
 	int rc;
 
-	if ((rc = validate(o, s)))
+	if ((rc = pipeline_validate(o, s)))
 		return rc;
 	plan_print(&s->plan);
 	userlist_explain(&s->plan, &s->cfg, o->userlist_plaintext, o->wait_timeout,
@@ -72,7 +72,7 @@ static int check(const struct options *o, struct state *s)
 
 static int wait_step(const struct options *o, struct state *s)
 {
-	return wait_phase(o, s);
+	return pipeline_wait(o, s);
 }
 
 static int health(const struct options *o, struct state *s)
@@ -90,7 +90,7 @@ static int client_url(const struct options *o, struct state *s)
 	struct buf out;
 
 	buf_init(&out);
-	client_urls(&s->cfg, o->host, &out);
+	health_client_urls(&s->cfg, o->host, &out);
 	fputs(buf_str(&out) ? buf_str(&out) : "", stdout);
 	buf_free_secret(&out);
 	return out.oom ? EX_OSERR : EX_OK;
@@ -166,7 +166,7 @@ int main(int argc, char **argv)
 		return EX_USAGE; /* cli_parse knows no command without a row */
 	memset(&st, 0, sizeof(st));
 	rc = pipeline_run(row, &opt, &st);
-	state_free(&st);
+	pipeline_state_free(&st);
 	/* Docker's HEALTHCHECK and Kubernetes probes read 0 and 1 only */
 	return opt.cmd == CMD_HEALTH && rc ? EX_UNHEALTHY : rc;
 }

@@ -20,13 +20,13 @@
 
 extern char **environ;
 
-bool writes_files(enum command cmd)
+bool pipeline_writes_files(enum command cmd)
 {
 	return cmd == CMD_RUN || cmd == CMD_RENDER || cmd == CMD_INIT || cmd == CMD_CHECK ||
 	       cmd == CMD_RELOAD;
 }
 
-char **command_of(const struct options *o)
+char **pipeline_command(const struct options *o)
 {
 	static char ini[4096];
 	static char *dflt[] = {"pgbouncer", ini, NULL};
@@ -35,7 +35,7 @@ char **command_of(const struct options *o)
 	return o->command ? o->command : dflt;
 }
 
-int load_model(const struct options *o, struct state *s)
+int pipeline_load_model(const struct options *o, struct state *s)
 {
 	bool need_upstream;
 	int rc;
@@ -46,7 +46,7 @@ int load_model(const struct options *o, struct state *s)
 	/* a user's own pgbouncer.ini or template makes the upstream optional;
 	 * health --deep needs only the user and password of the upstream */
 	plan_probe(&s->plan, o->config_dir);
-	need_upstream = writes_files(o->cmd) ? !s->plan.user_ini
+	need_upstream = pipeline_writes_files(o->cmd) ? !s->plan.user_ini
 					     : o->cmd != CMD_HEALTH && o->cmd != CMD_METRICS;
 	rc = model_build(&s->cfg, &s->env, o->config_dir, need_upstream);
 	s->cfg.upstream_auth = o->upstream_auth;
@@ -66,7 +66,7 @@ static int target_version(const struct options *o, struct state *s, int *version
 	if (o->cmd == CMD_RELOAD)
 		*version = s->pgbouncer_version;
 	else if (o->cmd == CMD_RUN || o->cmd == CMD_CHECK) {
-		int rc = launch_pgbouncer_version(command_of(o), environ, &s->runas, probe_ms,
+		int rc = launch_pgbouncer_version(pipeline_command(o), environ, &s->runas, probe_ms,
 						  version, &s->pgbouncer_release);
 		if (rc != EX_NOTFOUND)
 			return rc;
@@ -75,13 +75,13 @@ static int target_version(const struct options *o, struct state *s, int *version
 			return EX_OK;
 		log_error("check: \"%s\" is not on PATH (%s): run could not start it; install "
 			  "pgbouncer or add its directory to PATH",
-			  command_of(o)[0], getenv("PATH") ? getenv("PATH") : "unset");
+			  pipeline_command(o)[0], getenv("PATH") ? getenv("PATH") : "unset");
 		return EX_NOTFOUND;
 	}
 	return EX_OK;
 }
 
-int validate(const struct options *o, struct state *s)
+int pipeline_validate(const struct options *o, struct state *s)
 {
 	int rc, version = 0;
 
@@ -98,7 +98,7 @@ int validate(const struct options *o, struct state *s)
 	return plan_check_supplied(&s->plan, &s->runas);
 }
 
-int wait_phase(const struct options *o, const struct state *s)
+int pipeline_wait(const struct options *o, const struct state *s)
 {
 	struct runas none = {.set = false}; /* dropped already */
 	struct learned waited;
@@ -108,7 +108,7 @@ int wait_phase(const struct options *o, const struct state *s)
 	return learn_phase(&s->cfg, s->plan.userlist_md5, o->wait_timeout, false, &none, &waited);
 }
 
-int login_phase(const struct options *o, struct state *s)
+int pipeline_login(const struct options *o, struct state *s)
 {
 	static struct learned learned;
 	int rc;
@@ -124,7 +124,7 @@ int login_phase(const struct options *o, struct state *s)
 			      s->pgbouncer_release);
 }
 
-void state_free(struct state *s)
+void pipeline_state_free(struct state *s)
 {
 	plan_free(&s->plan);
 	config_free(&s->cfg);
@@ -141,7 +141,7 @@ static int write_phase(const struct options *o, struct state *s, int *lock)
 {
 	int rc;
 
-	if ((rc = validate(o, s)) || (rc = login_phase(o, s)))
+	if ((rc = pipeline_validate(o, s)) || (rc = pipeline_login(o, s)))
 		return rc;
 	/* atomic, 0600, owned by the run user */
 	if ((rc = plan_write(&s->plan, o->config_dir, &s->runas)))
@@ -164,14 +164,14 @@ static int hand_off(const struct options *o, struct state *s)
 	env_free(&s->env);
 	launch_raise_nofile(launch_fd_need(&s->cfg));
 	fflush(NULL);
-	return launch_exec(command_of(o), env);
+	return launch_exec(pipeline_command(o), env);
 }
 
 static int phases(const struct pipeline *p, const struct options *o, struct state *s, int *lock)
 {
 	int rc;
 
-	if ((p->needs & NEEDS_MODEL) && (rc = load_model(o, s)))
+	if ((p->needs & NEEDS_MODEL) && (rc = pipeline_load_model(o, s)))
 		return rc;
 	if ((p->needs & NEEDS_WRITE) && (rc = write_phase(o, s, lock)))
 		return rc;
@@ -194,7 +194,7 @@ int pipeline_run(const struct pipeline *p, const struct options *o, struct state
 	}
 	/* from the first read of the directory to pgbouncer's RELOAD */
 	if ((p->needs & NEEDS_LOCK) &&
-	    (rc = dirlock_take(o->config_dir, now_ms() + wait_s * 1000LL, &lock)))
+	    (rc = dirlock_take(o->config_dir, deadline_now() + wait_s * 1000LL, &lock)))
 		return rc;
 	rc = phases(p, o, s, &lock);
 	dirlock_release(lock);

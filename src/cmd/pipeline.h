@@ -14,7 +14,7 @@
 #include "model/env.h"
 #include "text/plan.h"
 
-/* Everything a command builds on its way; freed by state_free. */
+/* Everything a command builds on its way; freed by pipeline_state_free. */
 struct state {
 	struct runas runas;
 	struct env env;
@@ -25,27 +25,27 @@ struct state {
 };
 
 /* Does CMD render and write pgbouncer.ini and userlist.txt? */
-bool writes_files(enum command cmd);
+bool pipeline_writes_files(enum command cmd);
 
 /* COMMAND, or the default: pgbouncer CONFIG_DIR/pgbouncer.ini */
-char **command_of(const struct options *o);
+char **pipeline_command(const struct options *o);
 
 /* The environment, with every <NAME>_FILE read (as the caller: root reads
  * secrets that only root may read), validated into the model. */
-int load_model(const struct options *o, struct state *s);
+int pipeline_load_model(const struct options *o, struct state *s);
 
 /* Everything `run` checks before writing, and nothing it writes. */
-int validate(const struct options *o, struct state *s);
+int pipeline_validate(const struct options *o, struct state *s);
 
 /* A real login to every upstream before --wait-timeout (the wait command). */
-int wait_phase(const struct options *o, const struct state *s);
+int pipeline_wait(const struct options *o, const struct state *s);
 
 /* run, init and reload log in before writing: the wait, and the server's
  * SCRAM secret for userlist.txt, so no plaintext password is ever at rest
  * where the secret serves (issue 10).  render logs in nowhere. */
-int login_phase(const struct options *o, struct state *s);
+int pipeline_login(const struct options *o, struct state *s);
 
-void state_free(struct state *s);
+void pipeline_state_free(struct state *s);
 
 /* What a command needs, as phases pipeline_run goes through in this order. */
 enum pipeline_needs {

@@ -115,7 +115,7 @@ struct pool_logins {
 
 static void logins_start(struct pool_logins *p, const struct config *c, const struct local *l)
 {
-	long long soon = now_ms() + LOGIN_START_MS;
+	long long soon = deadline_now() + LOGIN_START_MS;
 
 	for (size_t i = 0; i < c->nup; i++) {
 		const struct upstream *u = &c->up[i];
@@ -143,7 +143,7 @@ static int logins_finish(struct pool_logins *p, const struct config *c)
 		if (!config_user_first(c, i) || !c->up[i].password || !c->up[i].alias)
 			continue;
 		if (!conn || PQstatus(conn) == CONNECTION_BAD ||
-		    pgio_login_authenticated(conn, now_ms() + CONSOLE_MS) != PGIO_OK) {
+		    pgio_login_authenticated(conn, deadline_now() + CONSOLE_MS) != PGIO_OK) {
 			log_error(
 				"reload: pgbouncer reloaded, but \"%s\" cannot log in through it to "
 				"\"%s\" with the new password: %s",
@@ -182,7 +182,7 @@ static bool secret_changes(const struct state *s, const char *old)
 static int pause_pool(struct pg_conn *conn)
 {
 	PGresult *r;
-	enum pgio_result io = pgio_query((PGconn *)conn, "PAUSE", now_ms() + PAUSE_MS, &r);
+	enum pgio_result io = pgio_query((PGconn *)conn, "PAUSE", deadline_now() + PAUSE_MS, &r);
 	int st = io != PGIO_OK ? -1 : PQresultStatus(r) == PGRES_COMMAND_OK ? 1 : 0;
 
 	if (st == 0) {
@@ -207,18 +207,18 @@ static int switch_files(struct pg_conn **conn, const struct local *l, const stru
 	if (p < 0) {
 		/* the PAUSE still waits on CONN: cancel it from a fresh one */
 		console_close(*conn);
-		if (!(*conn = console_open(l, now_ms() + CONSOLE_MS, "reload")) ||
-		    !console_query(*conn, "RESUME", now_ms() + CONSOLE_MS, NULL, "reload"))
+		if (!(*conn = console_open(l, deadline_now() + CONSOLE_MS, "reload")) ||
+		    !console_query(*conn, "RESUME", deadline_now() + CONSOLE_MS, NULL, "reload"))
 			return EX_UNAVAILABLE;
 		log_warn("reload: transactions still running after %d s: reloading without "
 			 "PAUSE; new server logins may fail until a client logs in again",
 			 PAUSE_MS / 1000);
 	}
-	reloaded = console_query(*conn, "RELOAD", now_ms() + CONSOLE_MS, NULL, "reload");
+	reloaded = console_query(*conn, "RELOAD", deadline_now() + CONSOLE_MS, NULL, "reload");
 	if (reloaded)
 		logins_start(&logins, &s->cfg, l);
 	/* whatever happened, never leave pgbouncer paused */
-	resumed = !paused || console_query(*conn, "RESUME", now_ms() + CONSOLE_MS, NULL, "reload");
+	resumed = !paused || console_query(*conn, "RESUME", deadline_now() + CONSOLE_MS, NULL, "reload");
 	if (!resumed)
 		log_error("reload: pgbouncer stays paused: run RESUME on its admin console");
 	if (!reloaded) {
@@ -240,7 +240,7 @@ static int reload_steps(const struct options *o, struct state *s, struct pg_conn
 	bool pause;
 	int rc;
 
-	if ((rc = validate(o, s)) || (rc = check_changes(s)) || (rc = login_phase(o, s))) {
+	if ((rc = pipeline_validate(o, s)) || (rc = check_changes(s)) || (rc = pipeline_login(o, s))) {
 		log_error("reload: nothing was changed; pgbouncer goes on with its current files");
 		return rc;
 	}
@@ -274,9 +274,9 @@ int reload_run(const struct options *o, struct state *s)
 		return rc;
 	s->runas.set = false;
 	local_find(&s->cfg, o->config_dir, &l);
-	if (!(conn = console_open(&l, now_ms() + CONSOLE_MS, "reload")))
+	if (!(conn = console_open(&l, deadline_now() + CONSOLE_MS, "reload")))
 		return EX_UNAVAILABLE;
-	s->pgbouncer_version = console_version(conn, now_ms() + CONSOLE_MS, "reload");
+	s->pgbouncer_version = console_version(conn, deadline_now() + CONSOLE_MS, "reload");
 	rc = s->pgbouncer_version ? reload_steps(o, s, &conn, &l) : EX_UNAVAILABLE;
 	console_close(conn);
 	return rc;
@@ -292,6 +292,6 @@ int reload_once(const struct options *o)
 	memset(&st, 0, sizeof(st));
 	r.cmd = CMD_RELOAD;
 	rc = pipeline_run(&reload, &r, &st);
-	state_free(&st);
+	pipeline_state_free(&st);
 	return rc;
 }

@@ -9,7 +9,7 @@
 #include "base/buf.h"
 #include "cmd/pipeline.h"
 
-/* After runas_resolve and load_model.  Returns a status after logging;
+/* After runas_resolve and pipeline_load_model.  Returns a status after logging;
  * on any failure the files and the running pgbouncer are left as they
  * were. */
 int reload_run(const struct options *o, struct state *s);

@@ -113,7 +113,7 @@ static void print_table(const PGresult *r)
 
 int show_run(const struct options *o, const struct runas *ra)
 {
-	long long deadline = now_ms() + SHOW_MS;
+	long long deadline = deadline_now() + SHOW_MS;
 	struct config none;
 	struct local l;
 	struct buf sql, why;

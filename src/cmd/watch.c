@@ -139,8 +139,8 @@ static void wait_for_change(int fd, long interval_ms)
 	}
 	if (poll(&pfd, 1, (int)interval_ms) <= 0 || !drain_events(fd))
 		return;
-	burst_end = now_ms() + BURST_MS;
-	while (!wait_stop_signal && now_ms() < burst_end && poll(&pfd, 1, QUIET_MS) > 0)
+	burst_end = deadline_now() + BURST_MS;
+	while (!deadline_stop_signal && deadline_now() < burst_end && poll(&pfd, 1, QUIET_MS) > 0)
 		drain_events(fd);
 }
 
@@ -156,8 +156,8 @@ static int reload_in_child(const struct options *o)
 		return EX_OSERR;
 	}
 	if (pid == 0) {
-		wait_restore_signals();
-		wait_stop_signal = 0;
+		deadline_restore_signals();
+		deadline_stop_signal = 0;
 		int rc = reload_once(o);
 		fflush(NULL);
 		_exit(rc);
@@ -179,12 +179,12 @@ int watch_run(const struct options *o)
 	collect_inputs(o->config_dir, &in);
 	fingerprint(&in, applied);
 	fd = watch_dirs(&in);
-	wait_install_signals();
+	deadline_install_signals();
 	log_info("watch: %zu inputs (%s, and every %ld s); reload when one changes", in.n,
 		 fd >= 0 ? "inotify" : "no inotify", o->watch_interval);
-	while (!wait_stop_signal) {
+	while (!deadline_stop_signal) {
 		wait_for_change(fd, o->watch_interval * 1000L);
-		if (wait_stop_signal)
+		if (deadline_stop_signal)
 			break;
 		fingerprint(&in, now);
 		if (!memcmp(now, applied, sizeof(now)))
@@ -193,11 +193,11 @@ int watch_run(const struct options *o)
 		rc = reload_in_child(o);
 		if (rc == EX_OK)
 			memcpy(applied, now, sizeof(now));
-		else if (!wait_stop_signal)
+		else if (!deadline_stop_signal)
 			log_warn("watch: reload failed (exit %d, see above); trying again in %ld s",
 				 rc, o->watch_interval);
 	}
-	log_info("watch: received signal %d; stopping", (int)wait_stop_signal);
+	log_info("watch: received signal %d; stopping", (int)deadline_stop_signal);
 	if (fd >= 0)
 		close(fd);
 	return EX_OK;

@@ -31,19 +31,19 @@ static int take(const char *dir, long long start, long long deadline, int fd)
 				 dir);
 			said = true;
 		}
-		if (deadline_sleep(deadline_min(now_ms() + RETRY_MS, deadline)) ==
+		if (deadline_sleep(deadline_min(deadline_now() + RETRY_MS, deadline)) ==
 			    DEADLINE_STOPPED ||
-		    wait_stop_signal) {
+		    deadline_stop_signal) {
 			log_info("received signal %d while waiting to write '%s'; stopping",
-				 (int)wait_stop_signal, dir);
-			return EX_SIGNAL_BASE + wait_stop_signal;
+				 (int)deadline_stop_signal, dir);
+			return EX_SIGNAL_BASE + deadline_stop_signal;
 		}
-		if (now_ms() >= deadline) {
+		if (deadline_now() >= deadline) {
 			log_error(
 				"another pgbouncer-entrypoint still writes '%s' after %.1f s: nothing "
 				"was changed; run this again when it is done (the time limit is "
 				"--wait-timeout / PGBOUNCER_WAIT_TIMEOUT)",
-				dir, (now_ms() - start) / 1000.0);
+				dir, (deadline_now() - start) / 1000.0);
 			return EX_CANTCREAT;
 		}
 	}
@@ -52,7 +52,7 @@ static int take(const char *dir, long long start, long long deadline, int fd)
 
 int dirlock_take(const char *dir, long long deadline, int *fd)
 {
-	long long start = now_ms();
+	long long start = deadline_now();
 	int rc;
 
 	/* the directory as safefile opens it: no link the run user planted is
@@ -61,9 +61,9 @@ int dirlock_take(const char *dir, long long deadline, int *fd)
 		*fd = -1;
 		return EX_OK;
 	}
-	wait_install_signals();
+	deadline_install_signals();
 	rc = take(dir, start, deadline, *fd);
-	wait_restore_signals();
+	deadline_restore_signals();
 	if (rc != EX_OK) {
 		dirlock_release(*fd);
 		*fd = -1;

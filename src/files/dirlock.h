@@ -6,7 +6,7 @@
 #ifndef PGBE_DIRLOCK_H
 #define PGBE_DIRLOCK_H
 
-/* Lock directory DIR, waiting until DEADLINE (now_ms() clock) or a stop
+/* Lock directory DIR, waiting until DEADLINE (deadline_now() clock) or a stop
  * signal (install them first) for a writer that holds it.  Returns EX_OK and
  * *FD (the lock lives as long as FD is open; it is O_CLOEXEC, so an exec'd
  * pgbouncer never holds it), or a status after logging. */

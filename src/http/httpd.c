@@ -70,7 +70,7 @@ static int listen_on(const char *host, const char *port, int family, int *err)
 	return fd;
 }
 
-int http_listen(const char *spec, const char *from, int *rc)
+int httpd_listen(const char *spec, const char *from, int *rc)
 {
 	char host[256], port[8];
 	int fd, err;
@@ -141,7 +141,7 @@ static void start_write(struct conn *c)
 	}
 	c->state = C_WRITE;
 	c->sent = 0;
-	c->deadline = now_ms() + WRITE_MS;
+	c->deadline = deadline_now() + WRITE_MS;
 }
 
 /* In the worker: first close everything of the server's (a client's socket
@@ -192,7 +192,7 @@ static void start_work(struct server *s, struct conn *c)
 			c->pid = pid;
 			c->pipe = p[0];
 			c->state = C_WORK;
-			c->deadline = now_ms() + HTTPD_WORK_MS;
+			c->deadline = deadline_now() + HTTPD_WORK_MS;
 			return;
 		}
 		close(p[0]);
@@ -296,7 +296,7 @@ static void on_writable(struct conn *c)
 		 * until the client closes (bounded). */
 		shutdown(c->fd, SHUT_WR);
 		c->state = C_LINGER;
-		c->deadline = now_ms() + LINGER_MS;
+		c->deadline = deadline_now() + LINGER_MS;
 	}
 }
 
@@ -381,7 +381,7 @@ static void catch_up(struct server *s)
 
 static void pause_accepting(struct server *s)
 {
-	long long now = now_ms();
+	long long now = deadline_now();
 
 	if (now >= s->next_warning) {
 		log_warn("could not accept a connection: %s (accepting again in %d ms)",
@@ -415,7 +415,7 @@ static void on_accept(struct server *s)
 		c->state = C_READ;
 		c->len = 0;
 		c->age = ++s->accepted;
-		c->deadline = now_ms() + READ_MS;
+		c->deadline = deadline_now() + READ_MS;
 		buf_init(&c->out);
 	}
 }
@@ -425,7 +425,7 @@ static void on_accept(struct server *s)
  * accept() is not resting. */
 static int poll_round(struct server *s, struct pollfd *pfd, int *idx)
 {
-	long long now = now_ms(), next = now + 60000;
+	long long now = deadline_now(), next = now + 60000;
 	bool resting = now < s->paused_until;
 	int n = 0;
 
@@ -463,7 +463,7 @@ static int conn_budget(void)
 	return (int)n;
 }
 
-int http_serve(int lfd, const struct http_service *svc)
+int httpd_serve(int lfd, const struct http_service *svc)
 {
 	static struct server s;
 	struct pollfd pfd[HTTPD_MAX_CONNS + 1];
@@ -472,17 +472,17 @@ int http_serve(int lfd, const struct http_service *svc)
 	s.lfd = lfd;
 	s.svc = svc;
 	s.max = conn_budget();
-	while (!wait_stop_signal) {
+	while (!deadline_stop_signal) {
 		if ((n = poll_round(&s, pfd, idx)) < 0)
 			continue; /* EINTR: the loop condition sees a signal */
-		for (int k = 1; k < n && !wait_stop_signal; k++) {
+		for (int k = 1; k < n && !deadline_stop_signal; k++) {
 			struct conn *c = &s.conns[idx[k]];
 			if (pfd[k].revents)
 				on_event(&s, c);
-			if (c->state != C_FREE && now_ms() >= c->deadline)
+			if (c->state != C_FREE && deadline_now() >= c->deadline)
 				on_deadline(&s, c);
 		}
-		if (pfd[0].revents && !wait_stop_signal)
+		if (pfd[0].revents && !deadline_stop_signal)
 			on_accept(&s);
 	}
 	for (int i = 0; i < s.max; i++) {

@@ -33,9 +33,9 @@ struct http_service {
 /* "ADDR:PORT", ":PORT" (every address), "[V6]:PORT".  Returns a listening
  * socket, or -1 after logging; *RC is then EX_USAGE (bad spec) or EX_OSERR (bind).
  * FROM names the option or variable in messages. */
-int http_listen(const char *spec, const char *from, int *rc);
+int httpd_listen(const char *spec, const char *from, int *rc);
 
-/* Serve FD until SIGTERM or SIGINT (wait_install_signals): returns EX_OK. */
-int http_serve(int fd, const struct http_service *svc);
+/* Serve FD until SIGTERM or SIGINT (deadline_install_signals): returns EX_OK. */
+int httpd_serve(int fd, const struct http_service *svc);
 
 #endif

@@ -502,7 +502,7 @@ static bool needed(enum metrics_names names, enum source s)
 bool metrics_scrape(const struct config *c, const char *dir, enum metrics_names names,
 		    struct buf *out, struct buf *why)
 {
-	long long deadline = now_ms() + SCRAPE_MS;
+	long long deadline = deadline_now() + SCRAPE_MS;
 	PGresult *res[N_SOURCES] = {NULL};
 	struct local l;
 	PGconn *conn;

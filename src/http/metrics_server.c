@@ -100,11 +100,11 @@ int metrics_serve(const struct config *c, const char *dir, const char *listen,
 	struct http_service svc = {answer, work, done, &s};
 	int rc = 0, fd;
 
-	fd = http_listen(listen, "--listen (PGBOUNCER_METRICS_LISTEN)", &rc);
+	fd = httpd_listen(listen, "--listen (PGBOUNCER_METRICS_LISTEN)", &rc);
 	if (fd < 0)
 		return rc;
 	log_info("metrics: listening on %s for GET /metrics, with pgbouncer_exporter %s's names",
 		 listen, metrics_names_words[names] + strlen("exporter-"));
-	wait_install_signals();
-	return http_serve(fd, &svc);
+	deadline_install_signals();
+	return httpd_serve(fd, &svc);
 }

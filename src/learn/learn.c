@@ -49,20 +49,20 @@ static enum learn_status learn_until(const struct learn_target *t, long long dea
 	long long backoff = FIRST_BACKOFF_MS;
 	enum learn_status st;
 
-	while ((st = scram_learn(t, deadline, secret, why)) == LEARN_RETRY && !wait_stop_signal &&
-	       now_ms() + backoff < deadline) {
-		deadline_sleep(now_ms() + backoff); /* a stop signal ends it: looked at above */
+	while ((st = scram_learn(t, deadline, secret, why)) == LEARN_RETRY && !deadline_stop_signal &&
+	       deadline_now() + backoff < deadline) {
+		deadline_sleep(deadline_now() + backoff); /* a stop signal ends it: looked at above */
 		backoff = backoff * 2 > MAX_BACKOFF_MS ? MAX_BACKOFF_MS : backoff * 2;
 	}
-	return wait_stop_signal ? LEARN_STOPPED : st;
+	return deadline_stop_signal ? LEARN_STOPPED : st;
 }
 
 static int learn_failed(const struct upstream *u, enum learn_status st, struct buf *why)
 {
 	if (st == LEARN_STOPPED) {
 		log_info("received signal %d while learning the upstream's SCRAM secret; stopping",
-			 (int)wait_stop_signal);
-		return EX_SIGNAL_BASE + wait_stop_signal;
+			 (int)deadline_stop_signal);
+		return EX_SIGNAL_BASE + deadline_stop_signal;
 	}
 	log_error("could not learn the SCRAM secret of %s@%s:%s/%s: %s%s", u->user, u->host,
 		  u->port, u->dbname, buf_str(why),
@@ -136,12 +136,12 @@ static int wait_and_learn(const struct config *c, const bool *md5, long long sta
 {
 	int rc;
 
-	wait_install_signals();
+	deadline_install_signals();
 	rc = wait_upstreams(c, md5, start, deadline);
 	for (size_t i = 0; i < c->nup && rc == 0 && learn; i++)
 		if (c->up[i].host)
 			rc = learn_one(c, i, deadline, out);
-	wait_restore_signals();
+	deadline_restore_signals();
 	return rc;
 }
 
@@ -174,7 +174,7 @@ bool learned_valid(const struct learned *l)
 /* Milliseconds until LIMIT, at most a poll slice. */
 static int slice_until(long long limit)
 {
-	long long left = limit - now_ms();
+	long long left = limit - deadline_now();
 
 	return left <= 0 ? 0 : left > 100 ? 100 : (int)left;
 }
@@ -193,12 +193,12 @@ static bool read_record(int fd, pid_t child, long long deadline, struct learned 
 	while (got < sizeof(rec)) {
 		struct pollfd pfd = {fd, POLLIN, 0};
 		int n;
-		if (wait_stop_signal && !stop) {
-			stop = wait_stop_signal;
+		if (deadline_stop_signal && !stop) {
+			stop = deadline_stop_signal;
 			kill(child, stop); /* PID 1 got it; the child did not */
-			limit = deadline_min(limit, now_ms() + STOP_GRACE_MS);
+			limit = deadline_min(limit, deadline_now() + STOP_GRACE_MS);
 		}
-		if (now_ms() >= limit) {
+		if (deadline_now() >= limit) {
 			kill(child, SIGKILL);
 			*killed = stop ? stop : -1;
 			break;
@@ -228,8 +228,8 @@ static int child_status(pid_t pid)
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			return EX_OSERR;
-		if (wait_stop_signal)
-			kill(pid, wait_stop_signal);
+		if (deadline_stop_signal)
+			kill(pid, deadline_stop_signal);
 	}
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);
@@ -270,11 +270,11 @@ static int learn_as_child(const struct config *c, const bool *md5, long long sta
 		child(fds[1], c, md5, start, deadline, learn, ra);
 	}
 	close(fds[1]);
-	wait_install_signals();
+	deadline_install_signals();
 	ok = read_record(fds[0], pid, deadline, out, &killed);
 	close(fds[0]);
 	rc = child_status(pid);
-	wait_restore_signals();
+	deadline_restore_signals();
 	if (killed > 0) {
 		log_info("received signal %d during a login (computing its SCRAM proof); stopping",
 			 killed);
@@ -283,7 +283,7 @@ static int learn_as_child(const struct config *c, const bool *md5, long long sta
 	if (killed < 0) {
 		log_error("the login to the upstream was still computing its SCRAM proof at the "
 			  "deadline (%.0f s, --wait-timeout / PGBOUNCER_WAIT_TIMEOUT)",
-			  (now_ms() - start) / 1000.0);
+			  (deadline_now() - start) / 1000.0);
 		return EX_UNAVAILABLE;
 	}
 	if (rc == 0 && !ok) {
@@ -297,13 +297,13 @@ int learn_phase(const struct config *c, const bool *md5, long timeout, bool lear
 		const struct runas *ra, struct learned *out)
 {
 	/* one deadline, from here: the address check's lookup counts too */
-	long long start = now_ms(), deadline = start + timeout * 1000LL;
+	long long start = deadline_now(), deadline = start + timeout * 1000LL;
 	int rc;
 
 	learned_init(out);
-	wait_install_signals();
+	deadline_install_signals();
 	rc = wait_check_not_self(c, deadline);
-	wait_restore_signals();
+	deadline_restore_signals();
 	if (rc)
 		return rc;
 	if (timeout == 0 || c->nup == 0) {

@@ -171,7 +171,7 @@ static enum learn_status learn_allow(const struct learn_target *t, const char *h
 	plain.sslmode = "disable";
 	tls.sslmode = "require";
 	st = learn_host(&plain, host, deadline, secret, why);
-	if (st != LEARN_REFUSED || wait_stop_signal)
+	if (st != LEARN_REFUSED || deadline_stop_signal)
 		return st;
 	why->len = 0;
 	secret->len = 0;
@@ -193,7 +193,7 @@ enum learn_status scram_learn(const struct learn_target *t, long long deadline, 
 		secret->len = 0;
 		st = allow ? learn_allow(t, h, deadline, secret, why)
 			   : learn_host(t, h, deadline, secret, why);
-		if (st != LEARN_RETRY || wait_stop_signal)
+		if (st != LEARN_RETRY || deadline_stop_signal)
 			break;
 	}
 	free(hosts);

@@ -20,7 +20,7 @@
 /* One login.  On LEARN_SCRAM, SECRET holds
  * SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>.  WHY gets a one-line
  * reason for every other status (never the password).  Gives up at DEADLINE
- * (now_ms() clock) with LEARN_RETRY, or at once on wait_stop_signal. */
+ * (deadline_now() clock) with LEARN_RETRY, or at once on deadline_stop_signal. */
 enum learn_status scram_learn(const struct learn_target *t, long long deadline, struct buf *secret,
 			      struct buf *why);
 

@@ -240,7 +240,7 @@ int userlist_apply(struct plan *p, const struct config *c, const struct learned 
 		return apply_generated(p, c, l, force, release);
 	if (p->userlist.source && !strcmp(p->userlist.source, "supplied") &&
 	    p->userlist.content.data)
-		userlist_parse(p->userlist.content.data, check_supplied, &x);
+		quote_userlist_parse(p->userlist.content.data, check_supplied, &x);
 	return x.rc;
 }
 

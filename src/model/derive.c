@@ -152,7 +152,7 @@ static int extra(struct env *e, const char *name, const struct setting *as, char
 		return EX_OK;
 	env_origin(e, name, origin, sizeof(origin));
 	buf_init(&b);
-	ok = as ? setting_normalize(as, v, &b, &why) : connstr_value_ok(v, &why);
+	ok = as ? setting_normalize(as, v, &b, &why) : quote_connstr_ok(v, &why);
 	if (!ok) {
 		vars_refuse(origin, why, v);
 		buf_free(&b);

@@ -69,8 +69,8 @@ static int upstream_from_vars(struct env *e, struct upstream *u, bool *found)
 	char origin[VAR_NAME_MAX];
 
 	*found = false;
-	for (size_t i = 0; i < n_field_vars; i++) {
-		const char *na = field_vars[i].names[0], *nb = field_vars[i].names[1];
+	for (size_t i = 0; i < vars_n_fields; i++) {
+		const char *na = vars_fields[i].names[0], *nb = vars_fields[i].names[1];
 		const char *a = pair_value(e, na), *b = pair_value(e, nb);
 		if (a && b && strcmp(a, b) != 0) {
 			log_error("%s and %s are both set, to different values; set only one", na,
@@ -80,9 +80,9 @@ static int upstream_from_vars(struct env *e, struct upstream *u, bool *found)
 		if (!a && !b)
 			continue;
 		*found = true;
-		if (!(*upstream_field(u, field_vars[i].field) = strdup(a ? a : b)))
+		if (!(*upstream_field(u, vars_fields[i].field) = strdup(a ? a : b)))
 			return EX_OSERR;
-		upstream_set_from(u, field_vars[i].field,
+		upstream_set_from(u, vars_fields[i].field,
 				  env_origin(e, a ? na : nb, origin, sizeof(origin)));
 	}
 	snprintf(u->origin, sizeof(u->origin), "%s",

@@ -8,7 +8,7 @@ static bool has_line_break(const char *v)
 	return strpbrk(v, "\r\n") != NULL;
 }
 
-bool connstr_value_ok(const char *v, const char **why)
+bool quote_connstr_ok(const char *v, const char **why)
 {
 	if (!*v) {
 		*why = "must not be empty (pgbouncer rejects an empty connection-string value)";
@@ -23,7 +23,7 @@ bool connstr_value_ok(const char *v, const char **why)
 
 bool quote_connstr(struct buf *out, const char *key, const char *v, const char **why)
 {
-	if (!connstr_value_ok(v, why))
+	if (!quote_connstr_ok(v, why))
 		return false;
 	buf_puts(out, key);
 	buf_puts(out, "='");
@@ -46,7 +46,7 @@ static size_t quoted_len(const char *v)
 	return n;
 }
 
-bool userlist_value_ok(const char *v, const char **why)
+bool quote_userlist_value_ok(const char *v, const char **why)
 {
 	if (has_line_break(v)) {
 		*why = "must not contain a line break";
@@ -62,9 +62,9 @@ bool userlist_value_ok(const char *v, const char **why)
 	return true;
 }
 
-bool userlist_user_ok(const char *v, const char **why)
+bool quote_userlist_user_ok(const char *v, const char **why)
 {
-	if (!userlist_value_ok(v, why))
+	if (!quote_userlist_value_ok(v, why))
 		return false;
 	if (quoted_len(v) >= USERLIST_MAX_USER) {
 		*why = "is too long for userlist.txt (pgbouncer reads at most 127 bytes)";
@@ -75,7 +75,7 @@ bool userlist_user_ok(const char *v, const char **why)
 
 bool quote_userlist(struct buf *out, const char *v, const char **why)
 {
-	if (!userlist_value_ok(v, why))
+	if (!quote_userlist_value_ok(v, why))
 		return false;
 	buf_putc(out, '"');
 	for (; *v; v++) {
@@ -87,7 +87,7 @@ bool quote_userlist(struct buf *out, const char *v, const char **why)
 	return true;
 }
 
-bool db_alias_ok(const char *a, const char **why)
+bool quote_db_alias_ok(const char *a, const char **why)
 {
 	if (!*a) {
 		*why = "must not be empty";
@@ -111,7 +111,7 @@ bool db_alias_ok(const char *a, const char **why)
 	return true;
 }
 
-void url_encode(struct buf *out, const char *s)
+void quote_url_encode(struct buf *out, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -162,7 +162,7 @@ static const char *field(const char *p, size_t limit, struct buf *out)
 /* As pgbouncer's load_auth_file reads it: white space (C locale) and ;
  * lines skipped, then "user", anything up to the next quote, "password",
  * and the rest of the line ignored. */
-int userlist_parse(const char *text, void (*fn)(const char *, const char *, void *), void *arg)
+int quote_userlist_parse(const char *text, void (*fn)(const char *, const char *, void *), void *arg)
 {
 	int n = 0;
 	const char *p = text;

@@ -53,17 +53,17 @@ static void suggest(const char *name, char *out, size_t len)
 		if (settings[i].alias)
 			consider(settings[i].alias, name, &best, out, len);
 	}
-	for (size_t i = 0; i < n_other_vars; i++)
-		consider(other_vars[i], name, &best, out, len);
+	for (size_t i = 0; i < vars_n_other; i++)
+		consider(vars_other[i], name, &best, out, len);
 	if (best > strlen(name) / 3 + 1)
 		out[0] = '\0';
 }
 
 static const struct unsupported_var *find_unsupported(const char *name)
 {
-	for (size_t i = 0; i < n_unsupported_vars; i++)
-		if (strcmp(name, unsupported_vars[i].name) == 0)
-			return &unsupported_vars[i];
+	for (size_t i = 0; i < vars_n_unsupported; i++)
+		if (strcmp(name, vars_unsupported[i].name) == 0)
+			return &vars_unsupported[i];
 	return NULL;
 }
 

@@ -102,17 +102,17 @@ static int check_fields(const struct upstream *u)
 			  upstream_from(u, UF_PASSWORD));
 		return EX_CONFIG;
 	}
-	if (!u->all && !db_alias_ok(u->alias, &why))
+	if (!u->all && !quote_db_alias_ok(u->alias, &why))
 		return refuse(u, UF_ALIAS, "database name (pool name)", why, NULL);
-	if (u->host && !connstr_value_ok(u->host, &why))
+	if (u->host && !quote_connstr_ok(u->host, &why))
 		return refuse(u, UF_HOST, "host", why, NULL);
-	if (!connstr_value_ok(u->dbname, &why))
+	if (!quote_connstr_ok(u->dbname, &why))
 		return refuse(u, UF_DBNAME, "database name", why, NULL);
-	if (!userlist_user_ok(u->user, &why))
+	if (!quote_userlist_user_ok(u->user, &why))
 		return refuse(u, UF_USER, "user name", why, NULL);
-	if (u->application_name && !connstr_value_ok(u->application_name, &why))
+	if (u->application_name && !quote_connstr_ok(u->application_name, &why))
 		return refuse(u, UF_HOST, "application_name", why, NULL);
-	if (!userlist_value_ok(u->password, &why))
+	if (!quote_userlist_value_ok(u->password, &why))
 		return refuse(u, UF_PASSWORD, "password", why, NULL);
 	return EX_OK;
 }

@@ -7,16 +7,16 @@
 
 #include "base/log.h"
 
-const struct field_vars field_vars[] = {
+const struct vars_fields vars_fields[] = {
 	{UF_HOST, {"DB_HOST", "POSTGRESQL_HOST"}},
 	{UF_PORT, {"DB_PORT", "POSTGRESQL_PORT"}},
 	{UF_DBNAME, {"DB_NAME", "POSTGRESQL_DATABASE"}},
 	{UF_USER, {"DB_USER", "POSTGRESQL_USERNAME"}},
 	{UF_PASSWORD, {"DB_PASSWORD", "POSTGRESQL_PASSWORD"}},
 };
-const size_t n_field_vars = sizeof(field_vars) / sizeof(field_vars[0]);
+const size_t vars_n_fields = sizeof(vars_fields) / sizeof(vars_fields[0]);
 
-const char *const other_vars[] = {
+const char *const vars_other[] = {
 	"DATABASE_URL",
 	"DATABASE_URLS",
 	"PGBOUNCER_DATABASE",
@@ -35,9 +35,9 @@ const char *const other_vars[] = {
 	"PGBOUNCER_DRAIN_TIMEOUT",
 	"PGBOUNCER_WATCH_INTERVAL",
 };
-const size_t n_other_vars = sizeof(other_vars) / sizeof(other_vars[0]);
+const size_t vars_n_other = sizeof(vars_other) / sizeof(vars_other[0]);
 
-const struct unsupported_var unsupported_vars[] = {
+const struct unsupported_var vars_unsupported[] = {
 	{"PGBOUNCER_CONNECT_QUERY", "not supported: put connect_query in a pgbouncer.ini.template",
 	 true},
 	{"PGBOUNCER_DAEMON_GROUP", "not supported: use --user UID:GID or PGBOUNCER_RUN_USER", true},
@@ -55,7 +55,7 @@ const struct unsupported_var unsupported_vars[] = {
 	{"PGBOUNCER_USERLIST", "not supported: mount a userlist.txt or use userlist.txt.template",
 	 true},
 };
-const size_t n_unsupported_vars = sizeof(unsupported_vars) / sizeof(unsupported_vars[0]);
+const size_t vars_n_unsupported = sizeof(vars_unsupported) / sizeof(vars_unsupported[0]);
 
 void vars_upper(char *dst, size_t len, const char *prefix, const char *name)
 {
@@ -118,11 +118,11 @@ size_t vars_of_setting(const struct setting *s, const char **out, char store[][V
 
 bool vars_file_capable(const char *name)
 {
-	for (size_t i = 0; i < n_field_vars; i++)
-		if (!strcmp(name, field_vars[i].names[0]) || !strcmp(name, field_vars[i].names[1]))
+	for (size_t i = 0; i < vars_n_fields; i++)
+		if (!strcmp(name, vars_fields[i].names[0]) || !strcmp(name, vars_fields[i].names[1]))
 			return true;
-	for (size_t i = 0; i < n_other_vars; i++)
-		if (!strcmp(name, other_vars[i]))
+	for (size_t i = 0; i < vars_n_other; i++)
+		if (!strcmp(name, vars_other[i]))
 			return true;
 	return vars_is_dsn(name) || vars_setting_of(name) != NULL;
 }

@@ -12,16 +12,16 @@
 
 /* One upstream field and the variables that may set it: the seed's DB_*
  * name first, then bitnami's. */
-struct field_vars {
+struct vars_fields {
 	enum upstream_field field;
 	const char *names[2];
 };
-extern const struct field_vars field_vars[];
-extern const size_t n_field_vars;
+extern const struct vars_fields vars_fields[];
+extern const size_t vars_n_fields;
 
 /* Names read by the options, the upstream list and per-database extras. */
-extern const char *const other_vars[];
-extern const size_t n_other_vars;
+extern const char *const vars_other[];
+extern const size_t vars_n_other;
 
 /* bitnami variables with no equivalent here, and what to do instead. */
 struct unsupported_var {
@@ -29,8 +29,8 @@ struct unsupported_var {
 	const char *fix;
 	bool fatal;
 };
-extern const struct unsupported_var unsupported_vars[];
-extern const size_t n_unsupported_vars;
+extern const struct unsupported_var vars_unsupported[];
+extern const size_t vars_n_unsupported;
 
 /* PREFIX + upper-cased NAME into DST ("PGBOUNCER_", "max_client_conn"). */
 void vars_upper(char *dst, size_t len, const char *prefix, const char *name);

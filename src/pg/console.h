@@ -12,7 +12,7 @@
 #include "model/config.h"
 #include "pg/local.h" /* struct local, local_find: where pgbouncer listens */
 
-/* A console connection through L's Unix socket before DEADLINE (now_ms()),
+/* A console connection through L's Unix socket before DEADLINE (deadline_now()),
  * or NULL after logging why (WHAT names the caller: "reload"). */
 struct pg_conn *console_open(const struct local *l, long long deadline, const char *what);
 

@@ -23,7 +23,7 @@ void local_find(const struct config *c, const char *config_dir, struct local *l)
 const char *local_tcp_host(const struct local *l);
 
 /* A libpq login to DB as USER (PASSWORD may be NULL) that gives up at
- * DEADLINE (now_ms() clock).  NULL with WHY filled on failure. */
+ * DEADLINE (deadline_now() clock).  NULL with WHY filled on failure. */
 struct pg_conn;
 struct pg_result;
 struct pg_conn *local_login(const char *host, const char *port, const char *db, const char *user,

@@ -122,7 +122,7 @@ static enum pgio_result drive(PGconn *conn, long long deadline, struct upauth_gu
 			/* a message in pieces (rare: servers send each whole): what
 			 * came is still readable, so the poll would not wait for the
 			 * rest; a short sleep does */
-			if (deadline_sleep(deadline_min(now_ms() + MORE_MS, deadline)) ==
+			if (deadline_sleep(deadline_min(deadline_now() + MORE_MS, deadline)) ==
 			    DEADLINE_STOPPED)
 				return PGIO_STOPPED;
 			continue;

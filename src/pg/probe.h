@@ -8,7 +8,7 @@
 /* Does the PostgreSQL socket of DIR and PORT accept a connection? */
 bool probe_socket(const char *dir, const char *port);
 
-/* Does numeric ADDR:PORT accept a TCP connection before UNTIL (now_ms)? */
+/* Does numeric ADDR:PORT accept a TCP connection before UNTIL (deadline_now)? */
 bool probe_tcp(const char *addr, const char *port, long long until);
 
 /* Is numeric ADDR one of this network namespace's own (bind() succeeds)? */

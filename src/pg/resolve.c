@@ -68,7 +68,7 @@ static int lookup_in_child(const char *host, long long deadline, char *out, size
 	close(fds[1]);
 	r = deadline_read_child(pid, fds[0], out, cap, &len, deadline);
 	if (r == DEADLINE_STOPPED)
-		return EX_SIGNAL_BASE + wait_stop_signal;
+		return EX_SIGNAL_BASE + deadline_stop_signal;
 	if (r == DEADLINE_PASSED) {
 		buf_printf(why,
 			   "could not translate host name \"%s\" to address: no answer from "

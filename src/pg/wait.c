@@ -92,7 +92,7 @@ static enum attempt_result login_failed(PGconn *conn, enum pgio_result io, long 
 	/* whatever libpq said so far belongs to an earlier try, not this one */
 	if (io == PGIO_TIMEOUT) {
 		buf_printf(why, "the server did not answer within %.1f s (waiting for %s)",
-			   (now_ms() - began) / 1000.0, pgio_stage(conn));
+			   (deadline_now() - began) / 1000.0, pgio_stage(conn));
 		return ATTEMPT_SILENT;
 	}
 	verdict_reason(*msg ? msg : "the login failed without a message", why);
@@ -103,7 +103,7 @@ static enum attempt_result login_failed(PGconn *conn, enum pgio_result io, long 
 static enum attempt_result attempt(struct target *t, long long deadline, struct buf *why,
 				   const char **hint)
 {
-	long long began = now_ms();
+	long long began = deadline_now();
 	struct upauth_guard g;
 	enum attempt_result r;
 	enum pgio_result io;
@@ -139,8 +139,8 @@ static enum attempt_result attempt(struct target *t, long long deadline, struct 
  * the whole back-off. */
 static void pause_until(const struct target *t, long long until)
 {
-	while (t->closed && !wait_stop_signal && now_ms() < until) {
-		long long step = deadline_min(now_ms() + PROBE_MS, until);
+	while (t->closed && !deadline_stop_signal && deadline_now() < until) {
+		long long step = deadline_min(deadline_now() + PROBE_MS, until);
 		if (target_accepts(t, step))
 			return;
 		deadline_sleep(step);
@@ -179,7 +179,7 @@ static void copy_buf(struct buf *to, const struct buf *from)
 static void note_progress(struct waiting *w)
 {
 	const struct upstream *u = w->t.u;
-	long long now = now_ms();
+	long long now = deadline_now();
 	bool same = w->logged.len && !strcmp(buf_str(&w->logged), buf_str(&w->why));
 	char count[96] = "";
 
@@ -204,7 +204,7 @@ static int give_up(struct waiting *w)
 
 	log_error("upstream %s:%s not reachable after %.0f s: %s%s%s (--wait-timeout / "
 		  "PGBOUNCER_WAIT_TIMEOUT)",
-		  u->host, u->port, (now_ms() - w->start) / 1000.0, buf_str(&w->why),
+		  u->host, u->port, (deadline_now() - w->start) / 1000.0, buf_str(&w->why),
 		  both ? "; before that: " : "", both ? buf_str(&w->earlier) : "");
 	return EX_UNAVAILABLE;
 }
@@ -246,13 +246,13 @@ static int settle(struct waiting *w, enum attempt_result r, const char *hint)
 
 	if (r == ATTEMPT_OK) {
 		log_info("upstream %s@%s:%s/%s accepts logins (attempt %d, %.2f s)", u->user,
-			 u->host, u->port, u->dbname, w->n, (now_ms() - w->start) / 1000.0);
+			 u->host, u->port, u->dbname, w->n, (deadline_now() - w->start) / 1000.0);
 		return EX_OK;
 	}
-	if (r == ATTEMPT_STOPPED || wait_stop_signal) {
+	if (r == ATTEMPT_STOPPED || deadline_stop_signal) {
 		log_info("received signal %d while waiting for the upstream; stopping",
-			 (int)wait_stop_signal);
-		return EX_SIGNAL_BASE + wait_stop_signal;
+			 (int)deadline_stop_signal);
+		return EX_SIGNAL_BASE + deadline_stop_signal;
 	}
 	if (r == ATTEMPT_WRONG_SECRET) {
 		log_error("%s; %s", buf_str(&w->why), hint);
@@ -275,7 +275,7 @@ static int settle(struct waiting *w, enum attempt_result r, const char *hint)
 	}
 	if (r != ATTEMPT_SILENT)
 		copy_buf(&w->earlier, &w->why);
-	if (now_ms() >= w->deadline)
+	if (deadline_now() >= w->deadline)
 		return give_up(w);
 	note_progress(w);
 	return -1;
@@ -299,18 +299,18 @@ static int wait_one(const struct config *c, size_t i, const bool *userlist_md5, 
 		enum attempt_result r;
 		w.why.len = 0;
 		w.n++;
-		r = wait_stop_signal ? ATTEMPT_STOPPED
-				     : attempt(&w.t, deadline_min(now_ms() + ATTEMPT_MS, deadline),
+		r = deadline_stop_signal ? ATTEMPT_STOPPED
+				     : attempt(&w.t, deadline_min(deadline_now() + ATTEMPT_MS, deadline),
 					       &w.why, &hint);
 		if ((rc = settle(&w, r, hint)) >= 0)
 			break;
 		long long *grow = w.t.closed ? &closed_pause : &backoff;
 		if (w.t.closed)
 			backoff = FIRST_BACKOFF_MS;
-		pause_until(&w.t, deadline_min(now_ms() + *grow, deadline));
+		pause_until(&w.t, deadline_min(deadline_now() + *grow, deadline));
 		*grow = deadline_min(*grow * 2, MAX_BACKOFF_MS);
 		/* no login that would have no time at all: the last one's error stands */
-		if (now_ms() >= deadline && !wait_stop_signal)
+		if (deadline_now() >= deadline && !deadline_stop_signal)
 			rc = give_up(&w);
 	}
 	waiting_free(&w);
@@ -362,7 +362,7 @@ static int resolves_to_self(const char *host, long long deadline)
 int wait_check_not_self(const struct config *c, long long deadline)
 {
 	const char *lp = config_get(c, "listen_port"), *la = config_get(c, "listen_addr");
-	long long now = now_ms();
+	long long now = deadline_now();
 	/* --wait-timeout 0 (no wait) still allows the lookup its own bound */
 	long long until = deadline > now ? deadline_min(now + CHECK_LOOKUP_MS, deadline)
 					 : now + CHECK_LOOKUP_MS;
@@ -378,7 +378,7 @@ int wait_check_not_self(const struct config *c, long long deadline)
 		if (own >= EX_SIGNAL_BASE) {
 			log_info(
 				"received signal %d while checking the upstream's address; stopping",
-				(int)wait_stop_signal);
+				(int)deadline_stop_signal);
 			return own;
 		}
 		if (own) {

@@ -5,11 +5,11 @@
 
 #include <stdbool.h>
 
-#include "base/deadline.h" /* now_ms, the stop signals */
+#include "base/deadline.h" /* deadline_now, the stop signals */
 #include "model/config.h"
 #include "pg/verdict.h" /* enum attempt_result */
 
-/* Every upstream of C answers a login before DEADLINE (now_ms() clock; the
+/* Every upstream of C answers a login before DEADLINE (deadline_now() clock; the
  * wait began at START, for the log).
  * USERLIST_MD5[i] (may be NULL): a supplied userlist holds an md5 hash for
  * upstream i's user, which cannot log in to a SCRAM server.  Returns
@@ -24,7 +24,7 @@ int wait_upstreams(const struct config *c, const bool *userlist_md5, long long s
  * status. */
 int wait_check_not_self(const struct config *c, long long deadline);
 
-/* A libpq login that gives up at DEADLINE (now_ms() clock) or on a signal:
+/* A libpq login that gives up at DEADLINE (deadline_now() clock) or on a signal:
  * NULL then; else a connection to check with PQstatus and PQfinish. */
 struct pg_conn;
 struct pg_conn *wait_connect(const char *const *keys, const char *const *vals, long long deadline);

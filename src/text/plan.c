@@ -109,7 +109,7 @@ static int keep_supplied_userlist(struct outfile *f, const struct config *c, boo
 	f->source = "supplied";
 	if (!text)
 		return 0; /* unreadable: reported by the permission check */
-	if (userlist_parse(text, verify_entry, &v) < 0)
+	if (quote_userlist_parse(text, verify_entry, &v) < 0)
 		log_warn("'%s' has a line pgbouncer cannot read; it ignores that line and every "
 			 "line after it (only ; starts a comment)",
 			 f->path);

@@ -4,11 +4,11 @@
  *   through the ini and connection-string readers, as exactly those two pairs;
  *   a refusal only for an empty value or a line break.
  * - quote_userlist: "USER" "PASSWORD" lines read back as exactly that entry
- *   under pgbouncer's limits whenever userlist_user_ok/userlist_value_ok
+ *   under pgbouncer's limits whenever quote_userlist_user_ok/quote_userlist_value_ok
  *   accept; they refuse only line breaks and what pgbouncer could not read.
- * - db_alias_ok: an accepted alias is read back as the key, and every name
+ * - quote_db_alias_ok: an accepted alias is read back as the key, and every name
  *   pgbouncer reads unquoted (except * and pgbouncer) is accepted.
- * - url_encode: only unreserved characters and %XX; libpq decodes a URL built
+ * - quote_url_encode: only unreserved characters and %XX; libpq decodes a URL built
  *   from it back to the same user, password and database. */
 #include <libpq-fe.h>
 #include <string.h>
@@ -38,7 +38,7 @@ static void check_connstr(const char *v1, const char *v2)
 	buf_puts(&line, "[databases]\ndb = ");
 	ok1 = quote_connstr(&line, "password", v1, &why);
 	INVARIANT(ok1 == (*v1 && !has_break(v1)), "quote_connstr(%s) returned %d", esc(v1), ok1);
-	INVARIANT(ok1 == connstr_value_ok(v1, &why), "connstr_value_ok disagrees on %s", esc(v1));
+	INVARIANT(ok1 == quote_connstr_ok(v1, &why), "quote_connstr_ok disagrees on %s", esc(v1));
 	ok2 = quote_connstr(&line, "host", v2, &why);
 	INVARIANT(ok2 == (*v2 && !has_break(v2)), "quote_connstr(%s) returned %d", esc(v2), ok2);
 	buf_puts(&line, "\n[pgbouncer]\nlisten_port = 6432\n");
@@ -76,14 +76,14 @@ static size_t escaped_len(const char *s)
 static void check_userlist(const char *user, const char *pw)
 {
 	const char *why = NULL;
-	bool u_ok = userlist_user_ok(user, &why), p_ok = userlist_value_ok(pw, &why);
+	bool u_ok = quote_userlist_user_ok(user, &why), p_ok = quote_userlist_value_ok(pw, &why);
 	bool u_read = !has_break(user) && escaped_len(user) < USERLIST_MAX_USER;
 	bool p_read = !has_break(pw) && escaped_len(pw) < USERLIST_MAX_FIELD;
 	struct buf text;
 	struct ul_doc d;
 
-	INVARIANT(u_ok == u_read, "userlist_user_ok(%s) = %d", esc(user), u_ok);
-	INVARIANT(p_ok == p_read, "userlist_value_ok(%s) = %d", esc(pw), p_ok);
+	INVARIANT(u_ok == u_read, "quote_userlist_user_ok(%s) = %d", esc(user), u_ok);
+	INVARIANT(p_ok == p_read, "quote_userlist_value_ok(%s) = %d", esc(pw), p_ok);
 	buf_init(&text);
 	buf_puts(&text, "; generated\n");
 	for (int line = 0; line < 2; line++) {
@@ -126,11 +126,11 @@ static bool plain_key(const char *a)
 static void check_alias(const char *alias)
 {
 	const char *why = NULL;
-	bool ok = db_alias_ok(alias, &why);
+	bool ok = quote_db_alias_ok(alias, &why);
 	struct buf text;
 	struct ini_doc d;
 
-	INVARIANT(ok == plain_key(alias), "db_alias_ok(%s) = %d", esc(alias), ok);
+	INVARIANT(ok == plain_key(alias), "quote_db_alias_ok(%s) = %d", esc(alias), ok);
 	if (!ok)
 		return;
 	buf_init(&text);
@@ -175,10 +175,10 @@ static void check_url_encode(const char *user, const char *pw, const char *db)
 	buf_init(&p);
 	buf_init(&d);
 	buf_init(&url);
-	url_encode(&u, user);
-	url_encode(&p, pw);
-	url_encode(&d, db);
-	INVARIANT(percent_decodes_to(buf_str(&u), user), "url_encode(%s) = %s", esc(user),
+	quote_url_encode(&u, user);
+	quote_url_encode(&p, pw);
+	quote_url_encode(&d, db);
+	INVARIANT(percent_decodes_to(buf_str(&u), user), "quote_url_encode(%s) = %s", esc(user),
 		  esc(buf_str(&u)));
 	if (*user && *pw && *db) {
 		buf_printf(&url, "postgresql://%s:%s@h/%s", buf_str(&u), buf_str(&p), buf_str(&d));

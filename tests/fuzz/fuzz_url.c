@@ -125,17 +125,17 @@ static void canonical(const struct upstream *u, struct buf *out)
 {
 	buf_puts(out, "postgresql://");
 	if (u->user || u->password) {
-		url_encode(out, u->user ? u->user : "");
+		quote_url_encode(out, u->user ? u->user : "");
 		if (u->password) {
 			buf_putc(out, ':');
-			url_encode(out, u->password);
+			quote_url_encode(out, u->password);
 		}
 		buf_putc(out, '@');
 	}
 	for (const char *h = u->host ? u->host : ""; h;) {
 		const char *comma = strchr(h, ',');
 		char *one = comma ? strndup(h, (size_t)(comma - h)) : strdup(h);
-		url_encode(out, one);
+		quote_url_encode(out, one);
 		free(one);
 		if (u->port)
 			buf_printf(out, ":%s", u->port);
@@ -145,14 +145,14 @@ static void canonical(const struct upstream *u, struct buf *out)
 	}
 	buf_putc(out, '/');
 	if (u->dbname)
-		url_encode(out, u->dbname);
+		quote_url_encode(out, u->dbname);
 	if (u->sslmode) {
 		buf_puts(out, "?sslmode=");
-		url_encode(out, u->sslmode);
+		quote_url_encode(out, u->sslmode);
 	}
 	if (u->application_name) {
 		buf_puts(out, u->sslmode ? "&application_name=" : "?application_name=");
-		url_encode(out, u->application_name);
+		quote_url_encode(out, u->application_name);
 	}
 }
 
