@@ -411,7 +411,7 @@ def compose_example_serves(example, web, extra, image, override=None):
                 body = r.read().decode()
             assert "\npgbouncer_up 1\n" in body, body + \
                 sh(*cmd, "logs", cwd=tmp, check=False).stdout
-            assert 'pgbouncer_stats_queries_pooled_total{database="app"}' in body, body
+            assert 'pgbouncer_stats_totals_queries_pooled_total{database="app"}' in body, body
     finally:
         sh(*cmd, "down", "-v", "--remove-orphans", cwd=tmp, check=False)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -15,7 +15,8 @@ from utils import (BIN, ROOT, STATIC, base_env, entrypoint, free_port, process_e
                       record_output, run_user_ids, wait_port)
 from utils import new_user
 
-# The names the issue promises, with their types (pgbouncer_exporter's).
+# The names the issue promises, with their types (pgbouncer_exporter's newest
+# release, PGBOUNCER_METRICS_NAMES's default).
 PROMISED = {
     "pgbouncer_up": "gauge",
     "pgbouncer_version_info": "gauge",
@@ -24,12 +25,13 @@ PROMISED = {
     "pgbouncer_pools_client_maxwait_seconds": "gauge",
     "pgbouncer_pools_server_active_connections": "gauge",
     "pgbouncer_pools_server_idle_connections": "gauge",
-    "pgbouncer_stats_queries_pooled_total": "counter",
-    "pgbouncer_stats_sql_transactions_pooled_total": "counter",
-    "pgbouncer_stats_client_wait_seconds_total": "counter",
-    "pgbouncer_stats_queries_duration_seconds_total": "counter",
-    "pgbouncer_stats_received_bytes_total": "counter",
-    "pgbouncer_stats_sent_bytes_total": "counter",
+    "pgbouncer_stats_totals_queries_pooled_total": "counter",
+    "pgbouncer_stats_totals_sql_transactions_pooled_total": "counter",
+    "pgbouncer_stats_totals_client_wait_seconds_total": "counter",
+    "pgbouncer_stats_totals_queries_duration_seconds_total": "counter",
+    "pgbouncer_stats_totals_received_bytes_total": "counter",
+    "pgbouncer_stats_totals_sent_bytes_total": "counter",
+    "pgbouncer_client_connections": "gauge",
     "pgbouncer_databases_current_connections": "gauge",
     "pgbouncer_databases_pool_size": "gauge",
     "pgbouncer_databases_reserve_pool": "gauge",
@@ -45,6 +47,56 @@ PROMISED = {
     "pgbouncer_free_servers": "gauge",
     "pgbouncer_used_servers": "gauge",
 }
+
+
+# Every metric name pgbouncer_exporter serves from pgbouncer (not Go's or
+# promhttp's own), with its type and label names, read from collector.go of
+# github.com/prometheus-community/pgbouncer_exporter at the tags named
+# (metricMaps, listsMap, configMap and the descriptors).  Data, not code: a
+# name we serve under PGBOUNCER_METRICS_NAMES=exporter-X must be in EXPORTER[X].
+_DATABASES = ("name", "host", "port", "database", "force_user", "pool_mode")
+_COMMON = {
+    "pgbouncer_up": ("gauge", ()),
+    "pgbouncer_version_info": ("gauge", ("version",)),
+    **{f"pgbouncer_{n}": ("gauge", ()) for n in (
+        "databases", "users", "pools", "free_clients", "used_clients", "login_clients",
+        "free_servers", "used_servers", "cached_dns_names", "cached_dns_zones",
+        "in_flight_dns_queries")},
+    "pgbouncer_config_max_client_connections": ("gauge", ()),
+    "pgbouncer_config_max_user_connections": ("gauge", ()),
+    **{f"pgbouncer_databases_{n}": ("gauge", _DATABASES) for n in (
+        "pool_size", "reserve_pool", "max_connections", "current_connections", "paused",
+        "disabled")},
+    **{f"pgbouncer_pools_{n}": ("gauge", ("database", "user")) for n in (
+        "client_active_connections", "client_active_cancel_connections",
+        "client_waiting_connections", "client_waiting_cancel_connections",
+        "server_active_connections", "server_active_cancel_connections",
+        "server_being_canceled_connections", "server_idle_connections",
+        "server_used_connections", "server_testing_connections", "server_login_connections",
+        "client_maxwait_seconds")},
+}
+_STATS = ("queries_pooled_total", "queries_duration_seconds_total", "received_bytes_total",
+          "queries_total", "sent_bytes_total", "client_wait_seconds_total",
+          "sql_transactions_pooled_total", "server_in_transaction_seconds_total")
+_TOTALS = _STATS + ("client_parses_total", "server_parses_total", "binds_total",
+                    "server_assignments_total")
+EXPORTER = {
+    # tag v0.10.2: SHOW STATS as pgbouncer_stats_*
+    "exporter-0.10": {**_COMMON, **{f"pgbouncer_stats_{n}": ("counter", ("database",))
+                                    for n in _STATS}},
+    # tag v0.11.1: SHOW STATS_TOTALS as pgbouncer_stats_totals_* (PR #194, #208)
+    "exporter-0.11": {**_COMMON, **{f"pgbouncer_stats_totals_{n}": ("counter", ("database",))
+                                    for n in _TOTALS}},
+}
+# tag v0.12.1 (the newest release): 0.11's, and SHOW CLIENTS counted (PR #250)
+EXPORTER["exporter-0.12"] = {**EXPORTER["exporter-0.11"], "pgbouncer_client_connections": (
+    "gauge", ("database", "user", "application_name", "state"))}
+NEWEST = "exporter-0.12"
+
+# Names we served once that no exporter release has (issue 19).
+NO_EXPORTER_HAS = ["pgbouncer_stats_server_assignments_total",
+                   "pgbouncer_stats_client_parses_total", "pgbouncer_stats_server_parses_total",
+                   "pgbouncer_stats_binds_total"]
 
 
 class Metrics:
@@ -128,6 +180,21 @@ def types(body):
     return dict(re.findall(r"^# TYPE (\S+) (\S+)$", body, re.M))
 
 
+def series(body):
+    """[(name, {label: unescaped value}, value)] of every sample."""
+    unescape = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+    out = []
+    for line in body.splitlines():
+        if line.startswith("#") or not line:
+            continue
+        m = re.match(r'^(\w+)(?:\{(.*)\})? (\S+)$', line)
+        assert m, line
+        labels = {k: re.sub(r'\\[\\"n]', lambda e: unescape[e.group(0)], v)
+                  for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")}
+        out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
 def promtool(body):
     return subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
                           text=True)
@@ -188,19 +255,20 @@ def test_counters_move_by_what_pgbench_sent(pg, config_dir, running, metrics):
     m = metrics(config_dir, pool.env)
     assert pool.psql("select 1").returncode == 0  # the pool and its stats exist
     before = m.scrape()
-    q0 = value(before, "pgbouncer_stats_queries_pooled_total", database=pool.db)
-    x0 = value(before, "pgbouncer_stats_sql_transactions_pooled_total", database=pool.db)
-    sent0 = value(before, "pgbouncer_stats_sent_bytes_total", database=pool.db)
+    q0 = value(before, "pgbouncer_stats_totals_queries_pooled_total", database=pool.db)
+    x0 = value(before, "pgbouncer_stats_totals_sql_transactions_pooled_total", database=pool.db)
+    sent0 = value(before, "pgbouncer_stats_totals_sent_bytes_total", database=pool.db)
     clients, per_client = 4, 50
     pgbench(pool, "-n", "-c", str(clients), "-t", str(per_client))
     after = m.scrape()
     xacts = clients * per_client
-    assert value(after, "pgbouncer_stats_sql_transactions_pooled_total",
+    assert value(after, "pgbouncer_stats_totals_sql_transactions_pooled_total",
                  database=pool.db) - x0 >= xacts
-    assert value(after, "pgbouncer_stats_queries_pooled_total",
+    assert value(after, "pgbouncer_stats_totals_queries_pooled_total",
                  database=pool.db) - q0 >= xacts
-    assert value(after, "pgbouncer_stats_sent_bytes_total", database=pool.db) > sent0
-    assert value(after, "pgbouncer_stats_queries_duration_seconds_total", database=pool.db) > 0
+    assert value(after, "pgbouncer_stats_totals_sent_bytes_total", database=pool.db) > sent0
+    assert value(after, "pgbouncer_stats_totals_queries_duration_seconds_total",
+                 database=pool.db) > 0
     assert value(after, "pgbouncer_up") == 1
     assert value(after, "pgbouncer_pools_server_idle_connections",
                  database=pool.db, user=pool.user) >= 1
@@ -236,12 +304,144 @@ def test_columns_are_found_by_name_in_each_pgbouncer_version(pg, config_dir, run
     version = next(iter(samples(body, "pgbouncer_version_info")))
     assert ("1.24" in version) == STATIC, version
     assert value(body, "pgbouncer_databases_reserve_pool", name=pool.db) == 0
-    newer = ["pgbouncer_stats_client_parses_total", "pgbouncer_stats_binds_total",
-             "pgbouncer_stats_server_assignments_total"]
+    newer = ["pgbouncer_stats_totals_client_parses_total", "pgbouncer_stats_totals_binds_total",
+             "pgbouncer_stats_totals_server_assignments_total"]
     for name in newer:
         assert bool(samples(body, name)) == STATIC, name
     if STATIC:
-        assert value(body, "pgbouncer_stats_server_assignments_total", database=pool.db) >= 1
+        assert value(body, "pgbouncer_stats_totals_server_assignments_total",
+                     database=pool.db) >= 1
+
+
+# What a set may lack of its release's names: total_requests went with
+# pgbouncer 1.8; Debian's 1.18 has no prepared-statement or assignment counters.
+def absent_here(names):
+    out = {"pgbouncer_stats_queries_total", "pgbouncer_stats_totals_queries_total"}
+    if not STATIC:
+        out |= {f"pgbouncer_stats_totals_{n}" for n in (
+            "client_parses_total", "server_parses_total", "binds_total",
+            "server_assignments_total")}
+    return out
+
+
+@pytest.mark.parametrize("names", [None, *EXPORTER], ids=["unset", *EXPORTER])
+def test_each_names_set_serves_its_exporter_releases_names_types_and_labels(
+        pg, config_dir, running, metrics, names):
+    pool = Pool(pg, config_dir, running)
+    env = pool.env if names is None else dict(pool.env, PGBOUNCER_METRICS_NAMES=names)
+    m = metrics(config_dir, env)
+    assert pool.psql("select 1").returncode == 0  # the pool and its stats exist
+    body = m.scrape()
+    check = promtool(body)
+    assert check.returncode == 0, check.stdout + check.stderr + body
+    want = EXPORTER[names or NEWEST]
+    served = types(body)
+    wrong = {n: t for n, t in served.items() if want.get(n, ("absent",))[0] != t}
+    assert not wrong, f"not in pgbouncer_exporter {names or NEWEST} with that type: {wrong}"
+    for name, labels, _ in series(body):
+        assert sorted(labels) == sorted(want[name][1]), f"{name}{labels}"
+    assert set(want) - set(served) <= absent_here(names), "a name of the release is missing"
+    assert not set(NO_EXPORTER_HAS) & set(served)
+    # the counters its dashboards query, and SHOW CLIENTS's series from 0.12 on
+    stats = "pgbouncer_stats" if names == "exporter-0.10" else "pgbouncer_stats_totals"
+    assert value(body, f"{stats}_queries_pooled_total", database=pool.db) >= 1
+    assert bool(samples(body, "pgbouncer_client_connections")) == (names in (None, NEWEST))
+    release = (names or NEWEST).removeprefix("exporter-")
+    assert f"with pgbouncer_exporter {release}'s names" in m.output()
+
+
+def test_a_names_set_that_is_not_one_is_a_usage_error_naming_the_variable(config_dir):
+    for bad in ["0.11", "exporter-0.13", "Exporter-0.12", "exporter-0.12 "]:
+        p = entrypoint(["metrics", "--config-dir", str(config_dir)],
+                       {"PGBOUNCER_METRICS_NAMES": bad}, timeout=10)
+        assert p.returncode == 64, p.stderr
+        assert f'PGBOUNCER_METRICS_NAMES must be exporter-0.10, exporter-0.11 or ' \
+               f'exporter-0.12' in p.stderr and f'got "{bad}"' in p.stderr
+    # only metrics reads it
+    assert entrypoint(["--help"], {"PGBOUNCER_METRICS_NAMES": "bad"}).returncode == 0
+
+
+class Clients:
+    """Clients of POOL that stay connected (psql reading from a pipe), one
+    per application_name in APPS."""
+
+    def __init__(self, pool, apps):
+        self.procs = []
+        for app in apps:
+            env = dict(os.environ, PGPASSWORD=pool.password, PGAPPNAME=app,
+                       PGCONNECT_TIMEOUT="10")
+            self.procs.append(subprocess.Popen(
+                ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(pool.port), "-U", pool.user,
+                 "-d", pool.alias], env=env, stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def close(self):
+        for p in self.procs:
+            p.stdin.close()
+        for p in self.procs:
+            p.wait(30)
+
+
+def clients_when(m, connected):
+    """pgbouncer_client_connections once CONNECTED clients (ours and the
+    scrape's own admin console login) are counted."""
+    deadline = time.monotonic() + 60
+    while True:
+        body = m.scrape()
+        got = [(labels, v) for name, labels, v in series(body)
+               if name == "pgbouncer_client_connections"]
+        if sum(v for _, v in got) == connected or time.monotonic() > deadline:
+            return body, got
+        time.sleep(0.2)
+
+
+def test_client_connections_count_each_application_name_escaped(pg, config_dir, running,
+                                                                 metrics):
+    pool = Pool(pg, config_dir, running)
+    m = metrics(config_dir, pool.env)
+    weird = 'we"ird\\app\nname'
+    clients = Clients(pool, ["reporting"] * 3 + [weird])
+    try:
+        body, got = clients_when(m, 4 + 1)
+    finally:
+        clients.close()
+    check = promtool(body)
+    assert check.returncode == 0, check.stdout + check.stderr + body
+    by_app = {}
+    for labels, v in got:
+        if (labels["database"], labels["user"]) == (pool.alias, pool.user):
+            by_app[labels["application_name"]] = by_app.get(labels["application_name"], 0) + v
+    assert by_app == {"reporting": 3, weird: 1}, body
+    # the scrape's own login to the admin console is a client too
+    assert [labels for labels, _ in got if labels["database"] == "pgbouncer"] == [
+        {"database": "pgbouncer", "user": "pgbouncer",
+         "application_name": "pgbouncer-entrypoint-metrics", "state": "active"}], body
+
+
+def test_past_100_label_sets_the_smallest_are_counted_per_state_as_other(
+        pg, config_dir, running, metrics):
+    pool = Pool(pg, config_dir, running, PGBOUNCER_MAX_CLIENT_CONN="300")
+    m = metrics(config_dir, pool.env)
+    # 104 applications with one client each, one with three, and the
+    # scrape's own: 106 label sets, 108 clients
+    apps = [f"app-{i:03d}" for i in range(104)] + ["zzz-big"] * 3
+    clients = Clients(pool, apps)
+    try:
+        body, got = clients_when(m, len(apps) + 1)
+    finally:
+        clients.close()
+    check = promtool(body)
+    assert check.returncode == 0, check.stdout + check.stderr + body
+    other = [(labels, v) for labels, v in got if
+             (labels["database"], labels["user"], labels["application_name"]) == ("", "", "other")]
+    kept = [(labels, v) for labels, v in got if (labels, v) not in other]
+    assert len(kept) == 100, body
+    assert sum(v for _, v in got) == len(apps) + 1, body  # every client counted once
+    assert sum(v for _, v in other) == 6, body
+    assert len({labels["state"] for labels, _ in other}) == len(other), body  # one per state
+    # the biggest label set keeps its labels, though its name sorts last
+    assert ({"database": pool.alias, "user": pool.user, "application_name": "zzz-big",
+             "state": "active"}, 3) in kept, body
 
 
 def test_every_metric_in_the_binary_is_in_readme():

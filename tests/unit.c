@@ -972,6 +972,21 @@ static void test_upauth(void)
 	CHECK(upauth_check(&g, two, n + 5, false) == UPAUTH_GO, "a partial ParameterStatus held");
 }
 
+static void test_metrics_names(void)
+{
+	enum metrics_names n = NAMES_EXPORTER_0_10;
+
+	CHECK(metrics_names_parse("exporter-0.12", &n) && n == NAMES_EXPORTER_0_12, "0.12");
+	CHECK(metrics_names_parse("exporter-0.10", &n) && n == NAMES_EXPORTER_0_10, "0.10");
+	CHECK(metrics_names_parse("exporter-0.11", &n) && n == NAMES_EXPORTER_0_11, "0.11");
+	CHECK(!metrics_names_parse("0.10", &n) && !metrics_names_parse("exporter-0.1", &n) &&
+		      !metrics_names_parse("exporter-0.10 ", &n) &&
+		      !metrics_names_parse("EXPORTER-0.10", &n) &&
+		      !metrics_names_parse("exporter-0.13", &n) && !metrics_names_parse("", &n),
+	      "a names set that is not one accepted");
+	CHECK(METRICS_NAMES_DEFAULT == N_METRICS_NAMES - 1, "the default is not the newest set");
+}
+
 int main(int argc, char **argv)
 {
 	datadir = argc > 1 ? argv[1] : "tests/data";
@@ -998,6 +1013,7 @@ int main(int argc, char **argv)
 	each_row("listen.tsv", listen_row);
 	test_reload_parsing();
 	test_upauth();
+	test_metrics_names();
 	printf("unit: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

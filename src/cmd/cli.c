@@ -176,6 +176,21 @@ static int upstream_auth_from_env(struct options *o)
 	return EX_USAGE;
 }
 
+/* PGBOUNCER_METRICS_NAMES, read only by metrics: whose names it serves. */
+static int metrics_names_from_env(struct options *o)
+{
+	const char *v = getenv("PGBOUNCER_METRICS_NAMES");
+
+	o->metrics_names = METRICS_NAMES_DEFAULT;
+	if (o->cmd != CMD_METRICS || !v || !*v || metrics_names_parse(v, &o->metrics_names))
+		return EX_OK;
+	log_error("PGBOUNCER_METRICS_NAMES must be exporter-0.10, exporter-0.11 or exporter-0.12 "
+		  "(the pgbouncer_exporter release whose metric names to serve; unset: %s), got "
+		  "\"%s\"",
+		  metrics_names_words[METRICS_NAMES_DEFAULT], v);
+	return EX_USAGE;
+}
+
 /* An option not given: its environment twin, else DFLT; read only by the
  * command that uses it, so --help works whatever the others hold. */
 static int seconds_option(long *out, const char *env, long dflt, bool used)
@@ -307,7 +322,7 @@ int cli_parse(int argc, char **argv, struct options *o)
 		return EX_USAGE;
 	}
 	if ((rc = plaintext_from_env(o)) || (rc = wait_timeout_from_env(o)) ||
-	    (rc = upstream_auth_from_env(o)))
+	    (rc = upstream_auth_from_env(o)) || (rc = metrics_names_from_env(o)))
 		return rc;
 	o->processes = 1;
 	if ((o->cmd == CMD_RUN || o->cmd == CMD_CHECK) && (rc = procs_from_env(&o->processes)))
@@ -370,7 +385,10 @@ void cli_help(void)
 	       "                        SCRAM secret learned at login [PGBOUNCER_USERLIST_PLAINTEXT]\n"
 	       "  PGBOUNCER_UPSTREAM_AUTH  what the upstream may ask our logins for, comma\n"
 	       "                        separated: scram-sha-256 (always; the default), md5,\n"
-	       "                        password (in clear), trust, any\n\n"
+	       "                        password (in clear), trust, any\n"
+	       "  PGBOUNCER_METRICS_NAMES  metrics: the metric names of a pgbouncer_exporter\n"
+	       "                        release, exporter-0.10, exporter-0.11 or exporter-0.12\n"
+	       "                        (the default: the newest release)\n\n"
 	       "Upstream:\n"
 	       "  DATABASE_URL, DATABASE_URLS (several, comma separated), PGBOUNCER_DSN_<N>\n"
 	       "  DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD (the pool is named after DB_NAME)\n"

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "http/metrics.h"
+
 enum command {
 	CMD_RUN,
 	CMD_RENDER,
@@ -43,6 +45,8 @@ struct options {
 	bool json;               /* show/console --json */
 	int processes;           /* run, check: PGBOUNCER_PROCESSES, resolved (1 = exec) */
 	char **command;          /* after --, NULL for the default */
+
+	enum metrics_names metrics_names; /* PGBOUNCER_METRICS_NAMES */
 };
 
 /* Returns 0 or 64 (usage) after logging. */

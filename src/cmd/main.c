@@ -88,7 +88,7 @@ static int health(const struct options *o, struct state *s)
 
 static int metrics(const struct options *o, struct state *s)
 {
-	return metrics_serve(&s->cfg, o->config_dir, o->listen);
+	return metrics_serve(&s->cfg, o->config_dir, o->listen, o->metrics_names);
 }
 
 static int client_url(const struct options *o, struct state *s)

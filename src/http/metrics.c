@@ -24,6 +24,8 @@ enum source {
 	SRC_DATABASES,
 	SRC_POOLS,
 	SRC_STATS,
+	SRC_STATS_TOTALS,
+	SRC_CLIENTS,
 	N_SOURCES
 };
 
@@ -41,18 +43,39 @@ static const struct {
 			   NULL},
 	[SRC_POOLS] = {"SHOW POOLS", {"database", "user"}, NULL, NULL},
 	[SRC_STATS] = {"SHOW STATS", {"database"}, NULL, NULL},
+	[SRC_STATS_TOTALS] = {"SHOW STATS_TOTALS", {"database"}, NULL, NULL},
+	[SRC_CLIENTS] = {"SHOW CLIENTS",
+			 {"database", "user", "application_name", "state"},
+			 NULL,
+			 NULL},
 };
 
 enum mtype { GAUGE, COUNTER };
 enum scale { ONE, MICRO }; /* MICRO: microseconds, exposed as seconds */
 
+const char *const metrics_names_words[N_METRICS_NAMES] = {
+	[NAMES_EXPORTER_0_10] = "exporter-0.10",
+	[NAMES_EXPORTER_0_11] = "exporter-0.11",
+	[NAMES_EXPORTER_0_12] = "exporter-0.12",
+};
+
+/* Which names sets serve a row */
+#define E10 (1u << NAMES_EXPORTER_0_10)
+#define E11 (1u << NAMES_EXPORTER_0_11)
+#define E12 (1u << NAMES_EXPORTER_0_12)
+#define NEW (E11 | E12)
+#define ALL (E10 | E11 | E12)
+
 /* The one mapping: names, types, units and labels of prometheus-community's
- * pgbouncer_exporter (its SHOW STATS names, pgbouncer_stats_*, which the
- * common dashboards use).  Columns are found by name in each answer, so a
- * column that a pgbouncer version lacks just gives no series (1.18 has no
- * prepared-statement or assignment counters, 1.24 has); ALT is the same column's name in another
- * version; PLUS_US is a column of microseconds added to the value. */
+ * pgbouncer_exporter, each row served in the names sets of the exporter
+ * releases that have that name with that type and those labels (checked
+ * against their collector.go: v0.10.2, v0.11.1, v0.12.1).  Columns are found
+ * by name in each answer, so a column that a pgbouncer version lacks just
+ * gives no series (1.18 has no prepared-statement or assignment counters,
+ * 1.24 has); ALT is the same column's name in another version; PLUS_US is a
+ * column of microseconds added to the value. */
 static const struct metric {
+	unsigned sets; /* the names sets that serve it: 1u << enum metrics_names */
 	enum source src;
 	const char *column; /* NULL: the value is 1 (an info metric) */
 	const char *alt;
@@ -62,103 +85,144 @@ static const struct metric {
 	enum scale scale;
 	const char *help;
 } metrics[] = {
-	{SRC_NONE, NULL, NULL, NULL, "pgbouncer_up", GAUGE, ONE,
+	{ALL, SRC_NONE, NULL, NULL, NULL, "pgbouncer_up", GAUGE, ONE,
 	 "1 when this scrape read every SHOW from pgbouncer, 0 when it could not"},
-	{SRC_VERSION, NULL, NULL, NULL, "pgbouncer_version_info", GAUGE, ONE,
+	{ALL, SRC_VERSION, NULL, NULL, NULL, "pgbouncer_version_info", GAUGE, ONE,
 	 "pgbouncer's version string as a label"},
-	{SRC_LISTS, "databases", NULL, NULL, "pgbouncer_databases", GAUGE, ONE, "Databases"},
-	{SRC_LISTS, "users", NULL, NULL, "pgbouncer_users", GAUGE, ONE, "Users"},
-	{SRC_LISTS, "pools", NULL, NULL, "pgbouncer_pools", GAUGE, ONE, "Pools"},
-	{SRC_LISTS, "free_clients", NULL, NULL, "pgbouncer_free_clients", GAUGE, ONE,
+	{ALL, SRC_LISTS, "databases", NULL, NULL, "pgbouncer_databases", GAUGE, ONE, "Databases"},
+	{ALL, SRC_LISTS, "users", NULL, NULL, "pgbouncer_users", GAUGE, ONE, "Users"},
+	{ALL, SRC_LISTS, "pools", NULL, NULL, "pgbouncer_pools", GAUGE, ONE, "Pools"},
+	{ALL, SRC_LISTS, "free_clients", NULL, NULL, "pgbouncer_free_clients", GAUGE, ONE,
 	 "Client connection slots allocated and unused"},
-	{SRC_LISTS, "used_clients", NULL, NULL, "pgbouncer_used_clients", GAUGE, ONE,
+	{ALL, SRC_LISTS, "used_clients", NULL, NULL, "pgbouncer_used_clients", GAUGE, ONE,
 	 "Client connections in use"},
-	{SRC_LISTS, "login_clients", NULL, NULL, "pgbouncer_login_clients", GAUGE, ONE,
+	{ALL, SRC_LISTS, "login_clients", NULL, NULL, "pgbouncer_login_clients", GAUGE, ONE,
 	 "Client connections still logging in"},
-	{SRC_LISTS, "free_servers", NULL, NULL, "pgbouncer_free_servers", GAUGE, ONE,
+	{ALL, SRC_LISTS, "free_servers", NULL, NULL, "pgbouncer_free_servers", GAUGE, ONE,
 	 "Server connection slots allocated and unused"},
-	{SRC_LISTS, "used_servers", NULL, NULL, "pgbouncer_used_servers", GAUGE, ONE,
+	{ALL, SRC_LISTS, "used_servers", NULL, NULL, "pgbouncer_used_servers", GAUGE, ONE,
 	 "Server connections in use"},
-	{SRC_LISTS, "dns_names", NULL, NULL, "pgbouncer_cached_dns_names", GAUGE, ONE,
+	{ALL, SRC_LISTS, "dns_names", NULL, NULL, "pgbouncer_cached_dns_names", GAUGE, ONE,
 	 "Host names in the DNS cache"},
-	{SRC_LISTS, "dns_zones", NULL, NULL, "pgbouncer_cached_dns_zones", GAUGE, ONE,
+	{ALL, SRC_LISTS, "dns_zones", NULL, NULL, "pgbouncer_cached_dns_zones", GAUGE, ONE,
 	 "DNS zones in the cache"},
-	{SRC_LISTS, "dns_queries", NULL, NULL, "pgbouncer_in_flight_dns_queries", GAUGE, ONE,
+	{ALL, SRC_LISTS, "dns_queries", NULL, NULL, "pgbouncer_in_flight_dns_queries", GAUGE, ONE,
 	 "DNS queries in flight"},
-	{SRC_CONFIG, "max_client_conn", NULL, NULL, "pgbouncer_config_max_client_connections",
+	{ALL, SRC_CONFIG, "max_client_conn", NULL, NULL, "pgbouncer_config_max_client_connections",
 	 GAUGE, ONE, "Setting max_client_conn: most client connections allowed"},
-	{SRC_CONFIG, "max_user_connections", NULL, NULL, "pgbouncer_config_max_user_connections",
-	 GAUGE, ONE,
+	{ALL, SRC_CONFIG, "max_user_connections", NULL, NULL,
+	 "pgbouncer_config_max_user_connections", GAUGE, ONE,
 	 "Setting max_user_connections: most server connections per user (0: no limit)"},
-	{SRC_DATABASES, "pool_size", NULL, NULL, "pgbouncer_databases_pool_size", GAUGE, ONE,
+	{ALL, SRC_DATABASES, "pool_size", NULL, NULL, "pgbouncer_databases_pool_size", GAUGE, ONE,
 	 "Most server connections of the database's pools"},
-	{SRC_DATABASES, "reserve_pool", "reserve_pool_size", NULL,
+	{ALL, SRC_DATABASES, "reserve_pool", "reserve_pool_size", NULL,
 	 "pgbouncer_databases_reserve_pool", GAUGE, ONE,
 	 "Extra server connections allowed when clients wait too long"},
-	{SRC_DATABASES, "max_connections", NULL, NULL, "pgbouncer_databases_max_connections", GAUGE,
-	 ONE, "Most server connections to the database (0: no limit)"},
-	{SRC_DATABASES, "current_connections", NULL, NULL,
+	{ALL, SRC_DATABASES, "max_connections", NULL, NULL, "pgbouncer_databases_max_connections",
+	 GAUGE, ONE, "Most server connections to the database (0: no limit)"},
+	{ALL, SRC_DATABASES, "current_connections", NULL, NULL,
 	 "pgbouncer_databases_current_connections", GAUGE, ONE,
 	 "Server connections to the database now"},
-	{SRC_DATABASES, "paused", NULL, NULL, "pgbouncer_databases_paused", GAUGE, ONE,
+	{ALL, SRC_DATABASES, "paused", NULL, NULL, "pgbouncer_databases_paused", GAUGE, ONE,
 	 "1 while the database is paused (PAUSE)"},
-	{SRC_DATABASES, "disabled", NULL, NULL, "pgbouncer_databases_disabled", GAUGE, ONE,
+	{ALL, SRC_DATABASES, "disabled", NULL, NULL, "pgbouncer_databases_disabled", GAUGE, ONE,
 	 "1 while the database is disabled (DISABLE)"},
-	{SRC_POOLS, "cl_active", NULL, NULL, "pgbouncer_pools_client_active_connections", GAUGE,
-	 ONE, "Client connections paired with a server connection or idle"},
-	{SRC_POOLS, "cl_waiting", NULL, NULL, "pgbouncer_pools_client_waiting_connections", GAUGE,
-	 ONE, "Client connections waiting for a server connection"},
-	{SRC_POOLS, "cl_active_cancel_req", NULL, NULL,
+	{ALL, SRC_POOLS, "cl_active", NULL, NULL, "pgbouncer_pools_client_active_connections",
+	 GAUGE, ONE, "Client connections paired with a server connection or idle"},
+	{ALL, SRC_POOLS, "cl_waiting", NULL, NULL, "pgbouncer_pools_client_waiting_connections",
+	 GAUGE, ONE, "Client connections waiting for a server connection"},
+	{ALL, SRC_POOLS, "cl_active_cancel_req", NULL, NULL,
 	 "pgbouncer_pools_client_active_cancel_connections", GAUGE, ONE,
 	 "Client connections whose cancel request went to the server"},
-	{SRC_POOLS, "cl_waiting_cancel_req", NULL, NULL,
+	{ALL, SRC_POOLS, "cl_waiting_cancel_req", NULL, NULL,
 	 "pgbouncer_pools_client_waiting_cancel_connections", GAUGE, ONE,
 	 "Client connections whose cancel request waits to be sent"},
-	{SRC_POOLS, "sv_active", NULL, NULL, "pgbouncer_pools_server_active_connections", GAUGE,
-	 ONE, "Server connections paired with a client"},
-	{SRC_POOLS, "sv_active_cancel", NULL, NULL,
+	{ALL, SRC_POOLS, "sv_active", NULL, NULL, "pgbouncer_pools_server_active_connections",
+	 GAUGE, ONE, "Server connections paired with a client"},
+	{ALL, SRC_POOLS, "sv_active_cancel", NULL, NULL,
 	 "pgbouncer_pools_server_active_cancel_connections", GAUGE, ONE,
 	 "Server connections forwarding a cancel request"},
-	{SRC_POOLS, "sv_being_canceled", NULL, NULL,
+	{ALL, SRC_POOLS, "sv_being_canceled", NULL, NULL,
 	 "pgbouncer_pools_server_being_canceled_connections", GAUGE, ONE,
 	 "Server connections waiting for their cancel requests to finish"},
-	{SRC_POOLS, "sv_idle", NULL, NULL, "pgbouncer_pools_server_idle_connections", GAUGE, ONE,
-	 "Server connections idle and ready"},
-	{SRC_POOLS, "sv_used", NULL, NULL, "pgbouncer_pools_server_used_connections", GAUGE, ONE,
-	 "Server connections idle long enough to need server_check_query"},
-	{SRC_POOLS, "sv_tested", NULL, NULL, "pgbouncer_pools_server_testing_connections", GAUGE,
-	 ONE, "Server connections running server_reset_query or server_check_query"},
-	{SRC_POOLS, "sv_login", NULL, NULL, "pgbouncer_pools_server_login_connections", GAUGE, ONE,
-	 "Server connections logging in"},
-	{SRC_POOLS, "maxwait", NULL, "maxwait_us", "pgbouncer_pools_client_maxwait_seconds", GAUGE,
-	 ONE, "How long the oldest waiting client has waited"},
-	{SRC_STATS, "total_query_count", NULL, NULL, "pgbouncer_stats_queries_pooled_total",
+	{ALL, SRC_POOLS, "sv_idle", NULL, NULL, "pgbouncer_pools_server_idle_connections", GAUGE,
+	 ONE, "Server connections idle and ready"},
+	{ALL, SRC_POOLS, "sv_used", NULL, NULL, "pgbouncer_pools_server_used_connections", GAUGE,
+	 ONE, "Server connections idle long enough to need server_check_query"},
+	{ALL, SRC_POOLS, "sv_tested", NULL, NULL, "pgbouncer_pools_server_testing_connections",
+	 GAUGE, ONE, "Server connections running server_reset_query or server_check_query"},
+	{ALL, SRC_POOLS, "sv_login", NULL, NULL, "pgbouncer_pools_server_login_connections", GAUGE,
+	 ONE, "Server connections logging in"},
+	{ALL, SRC_POOLS, "maxwait", NULL, "maxwait_us", "pgbouncer_pools_client_maxwait_seconds",
+	 GAUGE, ONE, "How long the oldest waiting client has waited"},
+	/* SHOW STATS, pgbouncer_stats_*: exporter 0.10 and before, and the
+	 * common dashboards.  (Its pgbouncer_stats_queries_total read
+	 * total_requests, which pgbouncer 1.8 removed: not served.) */
+	{E10, SRC_STATS, "total_query_count", NULL, NULL, "pgbouncer_stats_queries_pooled_total",
 	 COUNTER, ONE, "SQL queries pooled"},
-	{SRC_STATS, "total_query_time", NULL, NULL,
+	{E10, SRC_STATS, "total_query_time", NULL, NULL,
 	 "pgbouncer_stats_queries_duration_seconds_total", COUNTER, MICRO,
 	 "Time connected to PostgreSQL running queries"},
-	{SRC_STATS, "total_received", NULL, NULL, "pgbouncer_stats_received_bytes_total", COUNTER,
-	 ONE, "Bytes received from clients"},
-	{SRC_STATS, "total_sent", NULL, NULL, "pgbouncer_stats_sent_bytes_total", COUNTER, ONE,
+	{E10, SRC_STATS, "total_received", NULL, NULL, "pgbouncer_stats_received_bytes_total",
+	 COUNTER, ONE, "Bytes received from clients"},
+	{E10, SRC_STATS, "total_sent", NULL, NULL, "pgbouncer_stats_sent_bytes_total", COUNTER, ONE,
 	 "Bytes sent to clients"},
-	{SRC_STATS, "total_wait_time", NULL, NULL, "pgbouncer_stats_client_wait_seconds_total",
+	{E10, SRC_STATS, "total_wait_time", NULL, NULL, "pgbouncer_stats_client_wait_seconds_total",
 	 COUNTER, MICRO, "Time clients spent waiting for a server connection"},
-	{SRC_STATS, "total_xact_count", NULL, NULL, "pgbouncer_stats_sql_transactions_pooled_total",
-	 COUNTER, ONE, "SQL transactions pooled"},
-	{SRC_STATS, "total_xact_time", NULL, NULL,
+	{E10, SRC_STATS, "total_xact_count", NULL, NULL,
+	 "pgbouncer_stats_sql_transactions_pooled_total", COUNTER, ONE, "SQL transactions pooled"},
+	{E10, SRC_STATS, "total_xact_time", NULL, NULL,
 	 "pgbouncer_stats_server_in_transaction_seconds_total", COUNTER, MICRO,
 	 "Time connected to PostgreSQL in a transaction, running or idle"},
-	{SRC_STATS, "total_server_assignment_count", NULL, NULL,
-	 "pgbouncer_stats_server_assignments_total", COUNTER, ONE,
+	/* SHOW STATS_TOTALS, pgbouncer_stats_totals_*: exporter 0.11 on
+	 * (pgbouncer_exporter PR #194), the same counters with the
+	 * prepared-statement and assignment ones, which no release served as
+	 * pgbouncer_stats_* */
+	{NEW, SRC_STATS_TOTALS, "query_count", NULL, NULL,
+	 "pgbouncer_stats_totals_queries_pooled_total", COUNTER, ONE, "SQL queries pooled"},
+	{NEW, SRC_STATS_TOTALS, "query_time", NULL, NULL,
+	 "pgbouncer_stats_totals_queries_duration_seconds_total", COUNTER, MICRO,
+	 "Time connected to PostgreSQL running queries"},
+	{NEW, SRC_STATS_TOTALS, "bytes_received", NULL, NULL,
+	 "pgbouncer_stats_totals_received_bytes_total", COUNTER, ONE,
+	 "Bytes received from clients"},
+	{NEW, SRC_STATS_TOTALS, "bytes_sent", NULL, NULL, "pgbouncer_stats_totals_sent_bytes_total",
+	 COUNTER, ONE, "Bytes sent to clients"},
+	{NEW, SRC_STATS_TOTALS, "wait_time", NULL, NULL,
+	 "pgbouncer_stats_totals_client_wait_seconds_total", COUNTER, MICRO,
+	 "Time clients spent waiting for a server connection"},
+	{NEW, SRC_STATS_TOTALS, "xact_count", NULL, NULL,
+	 "pgbouncer_stats_totals_sql_transactions_pooled_total", COUNTER, ONE,
+	 "SQL transactions pooled"},
+	{NEW, SRC_STATS_TOTALS, "xact_time", NULL, NULL,
+	 "pgbouncer_stats_totals_server_in_transaction_seconds_total", COUNTER, MICRO,
+	 "Time connected to PostgreSQL in a transaction, running or idle"},
+	{NEW, SRC_STATS_TOTALS, "server_assignment_count", NULL, NULL,
+	 "pgbouncer_stats_totals_server_assignments_total", COUNTER, ONE,
 	 "Times a server connection was assigned to a client"},
-	{SRC_STATS, "total_client_parse_count", NULL, NULL, "pgbouncer_stats_client_parses_total",
-	 COUNTER, ONE, "Prepared-statement Parse messages from clients"},
-	{SRC_STATS, "total_server_parse_count", NULL, NULL, "pgbouncer_stats_server_parses_total",
-	 COUNTER, ONE, "Prepared-statement Parse messages sent to PostgreSQL"},
-	{SRC_STATS, "total_bind_count", NULL, NULL, "pgbouncer_stats_binds_total", COUNTER, ONE,
-	 "Prepared statements readied for execution with Bind"},
+	{NEW, SRC_STATS_TOTALS, "client_parse_count", NULL, NULL,
+	 "pgbouncer_stats_totals_client_parses_total", COUNTER, ONE,
+	 "Prepared-statement Parse messages from clients"},
+	{NEW, SRC_STATS_TOTALS, "server_parse_count", NULL, NULL,
+	 "pgbouncer_stats_totals_server_parses_total", COUNTER, ONE,
+	 "Prepared-statement Parse messages sent to PostgreSQL"},
+	{NEW, SRC_STATS_TOTALS, "bind_count", NULL, NULL, "pgbouncer_stats_totals_binds_total",
+	 COUNTER, ONE, "Prepared statements readied for execution with Bind"},
+	/* SHOW CLIENTS, counted: exporter 0.12 on (PR #250) */
+	{E12, SRC_CLIENTS, NULL, NULL, NULL, "pgbouncer_client_connections", GAUGE, ONE,
+	 "Client connections by database, user, application_name and state"},
 };
 #define N_METRICS (sizeof(metrics) / sizeof(metrics[0]))
+
+bool metrics_names_parse(const char *v, enum metrics_names *out)
+{
+	for (int i = 0; i < N_METRICS_NAMES; i++)
+		if (!strcmp(v, metrics_names_words[i])) {
+			*out = (enum metrics_names)i;
+			return true;
+		}
+	return false;
+}
 
 /* ---- exposition text ---- */
 
@@ -246,25 +310,27 @@ static void family_header(struct buf *out, const struct metric *m)
 		   m->type == COUNTER ? "counter" : "gauge");
 }
 
+/* The I-th label NAME="VALUE" of a series */
+static void label(struct buf *out, int i, const char *name, const char *value)
+{
+	/* buf_puts, not buf_printf: this runs for every label of every series */
+	buf_putc(out, i ? ',' : '{');
+	buf_puts(out, name);
+	buf_puts(out, "=\"");
+	metrics_label_value(out, value);
+	buf_putc(out, '"');
+}
+
 static void labels_of(struct buf *out, const PGresult *r, int row, enum source s)
 {
 	const char *const *l = sources[s].labels;
 
-	if (!l[0])
-		return;
-	/* buf_puts, not buf_printf: this runs for every label of every series */
-	buf_putc(out, '{');
 	for (int i = 0; l[i]; i++) {
 		int col = PQfnumber(r, l[i]);
-		if (i)
-			buf_putc(out, ',');
-		buf_puts(out, l[i]);
-		buf_puts(out, "=\"");
-		if (col >= 0 && !PQgetisnull(r, row, col))
-			metrics_label_value(out, PQgetvalue(r, row, col));
-		buf_putc(out, '"');
+		label(out, i, l[i], col >= 0 ? PQgetvalue(r, row, col) : "");
 	}
-	buf_putc(out, '}');
+	if (l[0])
+		buf_putc(out, '}');
 }
 
 /* LISTS and CONFIG: the row whose key column is M's column. */
@@ -311,22 +377,130 @@ static void emit_rows(struct buf *out, const PGresult *r, const struct metric *m
 	}
 }
 
-static void render(struct buf *out, PGresult *const *res, bool up)
+/* ---- pgbouncer_client_connections ---- */
+
+/* The clients of one label set of SHOW CLIENTS */
+struct group {
+	const char *v[4]; /* database, user, application_name, state */
+	long long n;
+};
+
+static int by_labels(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	for (int i = 0; i < 4; i++) {
+		int c = strcmp(x->v[i], y->v[i]);
+		if (c)
+			return c;
+	}
+	return 0;
+}
+
+/* most clients first; equal counts by labels, so a steady pool keeps its series */
+static int by_size(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	return x->n != y->n ? (x->n < y->n ? 1 : -1) : by_labels(a, b);
+}
+
+/* Sort G by labels and add up equal ones; returns how many are left. */
+static size_t merge(struct group *g, size_t n)
+{
+	size_t k = 0;
+
+	qsort(g, n, sizeof(*g), by_labels);
+	for (size_t i = 0; i < n; i++) {
+		if (k && !by_labels(&g[k - 1], &g[i]))
+			g[k - 1].n += g[i].n;
+		else
+			g[k++] = g[i];
+	}
+	return k;
+}
+
+/* Past METRICS_CLIENT_SERIES_MAX label sets, the smallest ones are counted
+ * together, per state (so sum by (state) stays exact), as database="",
+ * user="", application_name="other".  A real set with those labels is
+ * added in, never repeated: a duplicate series would fail the scrape. */
+static size_t cap(struct group *g, size_t n)
+{
+	if (n <= METRICS_CLIENT_SERIES_MAX)
+		return n;
+	qsort(g, n, sizeof(*g), by_size);
+	for (size_t i = METRICS_CLIENT_SERIES_MAX; i < n; i++) {
+		g[i].v[0] = g[i].v[1] = "";
+		g[i].v[2] = "other";
+	}
+	return merge(g, n);
+}
+
+/* One series per label set, its value the number of clients in it.  A
+ * pgbouncer without application_name in SHOW CLIENTS gives "" for it. */
+static void emit_clients(struct buf *out, const PGresult *r, const struct metric *m)
+{
+	const char *const *l = sources[SRC_CLIENTS].labels;
+	size_t rows = (size_t)PQntuples(r), n;
+	struct group *g;
+	int col[4];
+
+	for (int i = 0; i < 4; i++)
+		col[i] = PQfnumber(r, l[i]);
+	if (col[0] < 0 || col[1] < 0 || col[3] < 0 || rows == 0)
+		return;
+	if (!(g = calloc(rows, sizeof(*g)))) {
+		out->oom = true; /* answered 500, as any scrape out of memory */
+		return;
+	}
+	for (size_t row = 0; row < rows; row++) {
+		for (int i = 0; i < 4; i++)
+			g[row].v[i] = col[i] >= 0 ? PQgetvalue(r, (int)row, col[i]) : "";
+		g[row].n = 1;
+	}
+	n = cap(g, merge(g, rows));
+	family_header(out, m);
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(out, m->name);
+		for (int j = 0; j < 4; j++)
+			label(out, j, l[j], g[i].v[j]);
+		buf_printf(out, "} %lld\n", g[i].n);
+	}
+	free(g);
+}
+
+static void render(struct buf *out, PGresult *const *res, enum metrics_names names, bool up)
 {
 	for (size_t i = 0; i < N_METRICS; i++) {
 		const struct metric *m = &metrics[i];
+		if (!(m->sets & (1u << names)))
+			continue;
 		if (m->src == SRC_NONE) {
 			family_header(out, m);
 			buf_printf(out, "%s %d\n", m->name, up ? 1 : 0);
-		} else if (res[m->src] && sources[m->src].key) {
+		} else if (!res[m->src]) {
+			continue;
+		} else if (m->src == SRC_CLIENTS) {
+			emit_clients(out, res[m->src], m);
+		} else if (sources[m->src].key) {
 			emit_keyed(out, res[m->src], m);
-		} else if (res[m->src]) {
+		} else {
 			emit_rows(out, res[m->src], m);
 		}
 	}
 }
 
-bool metrics_scrape(const struct config *c, const char *dir, struct buf *out, struct buf *why)
+/* Whether NAMES has a row from source S: only those SHOWs are sent. */
+static bool needed(enum metrics_names names, enum source s)
+{
+	for (size_t i = 0; i < N_METRICS; i++)
+		if (metrics[i].src == s && metrics[i].sets & (1u << names))
+			return true;
+	return false;
+}
+
+bool metrics_scrape(const struct config *c, const char *dir, enum metrics_names names,
+		    struct buf *out, struct buf *why)
 {
 	long long deadline = deadline_now() + SCRAPE_MS;
 	PGresult *res[N_SOURCES] = {NULL};
@@ -340,9 +514,10 @@ bool metrics_scrape(const struct config *c, const char *dir, struct buf *out, st
 	/* One connection, one SHOW after another; the first failure ends the
 	 * scrape (a timed-out connection is in no state for more). */
 	for (int s = SRC_VERSION; up && s < N_SOURCES; s++)
-		up = (res[s] = local_query(conn, sources[s].sql, deadline, why)) != NULL;
+		if (needed(names, (enum source)s))
+			up = (res[s] = local_query(conn, sources[s].sql, deadline, why)) != NULL;
 	pgio_finish(conn);
-	render(out, res, up);
+	render(out, res, names, up);
 	for (int s = 0; s < N_SOURCES; s++)
 		PQclear(res[s]);
 	return up;
@@ -370,18 +545,37 @@ static void doc_source(const struct metric *m)
 		printf("`%s`", sources[m->src].sql);
 	if (m->src != SRC_NONE && !sources[m->src].key && m->column)
 		printf(", `%s`", m->column);
+	if (m->src == SRC_CLIENTS)
+		printf(", clients counted (at most %d label sets, the rest as "
+		       "`application_name=\"other\"`)",
+		       METRICS_CLIENT_SERIES_MAX);
 	if (m->alt)
 		printf(" (or `%s`)", m->alt);
 	if (m->plus_us)
 		printf(" + `%s` (µs)", m->plus_us);
 }
 
+/* The PGBOUNCER_METRICS_NAMES values that serve M */
+static void doc_sets(const struct metric *m)
+{
+	const char *sep = "";
+
+	for (int i = 0; i < N_METRICS_NAMES; i++)
+		if (m->sets & (1u << i)) {
+			printf("%s%s", sep, metrics_names_words[i] + strlen("exporter-"));
+			sep = ", ";
+		}
+}
+
 void metrics_doc(void)
 {
-	printf("| metric | type | labels | from | meaning |\n|---|---|---|---|---|\n");
+	printf("| metric | type | names sets | labels | from | meaning |\n"
+	       "|---|---|---|---|---|---|\n");
 	for (size_t i = 0; i < N_METRICS; i++) {
 		const struct metric *m = &metrics[i];
 		printf("| `%s` | %s | ", m->name, m->type == COUNTER ? "counter" : "gauge");
+		doc_sets(m);
+		printf(" | ");
 		doc_labels(m);
 		printf(" | ");
 		doc_source(m);

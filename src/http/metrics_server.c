@@ -10,6 +10,7 @@
 struct server {
 	const struct config *c;
 	const char *dir;
+	enum metrics_names names;
 	int last_up; /* -1 before the first scrape */
 };
 
@@ -62,7 +63,7 @@ static void work(const struct http_request *r, struct buf *out, void *arg)
 
 	buf_init(&body);
 	buf_init(&why);
-	up = metrics_scrape(s->c, s->dir, &body, &why);
+	up = metrics_scrape(s->c, s->dir, s->names, &body, &why);
 	buf_printf(out, "%d%s", up, buf_str(&why) ? buf_str(&why) : "out of memory");
 	buf_putc(out, '\0');
 	if (buf_str(&body))
@@ -92,16 +93,18 @@ static void done(const struct http_request *r, struct buf *out, void *arg)
 	out->len -= note;
 }
 
-int metrics_serve(const struct config *c, const char *dir, const char *listen)
+int metrics_serve(const struct config *c, const char *dir, const char *listen,
+		  enum metrics_names names)
 {
-	struct server s = {c, dir, -1};
+	struct server s = {c, dir, names, -1};
 	struct http_service svc = {answer, work, done, &s};
 	int rc = 0, fd;
 
 	fd = httpd_listen(listen, "--listen (PGBOUNCER_METRICS_LISTEN)", &rc);
 	if (fd < 0)
 		return rc;
-	log_info("metrics: listening on %s for GET /metrics", listen);
+	log_info("metrics: listening on %s for GET /metrics, with pgbouncer_exporter %s's names",
+		 listen, metrics_names_words[names] + strlen("exporter-"));
 	deadline_install_signals();
 	return httpd_serve(fd, &svc);
 }

@@ -34,6 +34,7 @@ const char *const vars_other[] = {
 	"PGBOUNCER_DRAIN_TIMEOUT",
 	"PGBOUNCER_WATCH_INTERVAL",
 	"PGBOUNCER_PROCESSES",
+	"PGBOUNCER_METRICS_NAMES",
 };
 const size_t vars_n_other = sizeof(vars_other) / sizeof(vars_other[0]);
 
