@@ -2,6 +2,8 @@
 small PID 1, through the static pgbouncer of the image (1.23+ is needed);
 Debian's 1.18 is refused."""
 import json
+import re
+import urllib.request
 import os
 import pathlib
 import signal
@@ -250,3 +252,30 @@ def test_auto_is_the_cpus_this_container_may_use(pg, config_dir, cpus, expect):
                        env=process_env(env), capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert f"PGBOUNCER_PROCESSES=auto: {expect} pgbouncer process" in p.stderr, p.stderr
+
+
+def test_metrics_label_each_process_and_pass_promtool(pg, config_dir, running):
+    """One scrape asks every process: each series carries process="i";
+    pgbouncer_up has no such label and is 1 only when all answered."""
+    env, user, password, port = multi_env(pg, config_dir, 2)
+    start(running, config_dir, env)
+    conns = [psycopg2.connect(host=str(process_dir(env, i)), port=port, user=user,
+                              password=password, dbname=user) for i in (1, 2)]
+    mport = free_port()
+    server = running(["metrics", "--config-dir", str(config_dir), "--listen",
+                      f"127.0.0.1:{mport}"], env)
+    assert wait_port(mport, 10), server.output()
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=30) as r:
+        body = r.read().decode()
+    for c in conns:
+        c.close()
+    assert "\npgbouncer_up 1\n" in body, body
+    for i in (1, 2):
+        assert re.search(rf'^pgbouncer_pools_client_active_connections\{{database="{user}",'
+                         rf'user="{user}",process="{i}"\}} 1$', body, re.M), body
+        assert re.search(rf'^pgbouncer_config_max_client_connections\{{process="{i}"\}} ',
+                         body, re.M), body
+    assert body.count("# TYPE pgbouncer_pools_client_active_connections ") == 1
+    check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stderr + check.stdout

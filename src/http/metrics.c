@@ -304,8 +304,17 @@ static bool value_text(const PGresult *r, int row, int col, int plus_col, const 
 	return true;
 }
 
+/* Several pgbouncers (PGBOUNCER_PROCESSES): the series of process I carry
+ * process="I", and a family's header comes once, before the first
+ * process's series.  A scrape renders one family at a time, in one thread. */
+static int series_process; /* 0: one pgbouncer, no such label */
+static bool family_started;
+
 static void family_header(struct buf *out, const struct metric *m)
 {
+	if (family_started)
+		return;
+	family_started = true;
 	buf_printf(out, "# HELP %s %s.\n# TYPE %s %s\n", m->name, m->help, m->name,
 		   m->type == COUNTER ? "counter" : "gauge");
 }
@@ -321,16 +330,30 @@ static void label(struct buf *out, int i, const char *name, const char *value)
 	buf_putc(out, '"');
 }
 
+/* process="I" as the I-th label, then the closing brace when there are
+ * labels at all. */
+static void labels_end(struct buf *out, int i)
+{
+	char n[16];
+
+	if (series_process) {
+		snprintf(n, sizeof(n), "%d", series_process);
+		label(out, i++, "process", n);
+	}
+	if (i)
+		buf_putc(out, '}');
+}
+
 static void labels_of(struct buf *out, const PGresult *r, int row, enum source s)
 {
 	const char *const *l = sources[s].labels;
+	int i;
 
-	for (int i = 0; l[i]; i++) {
+	for (i = 0; l[i]; i++) {
 		int col = PQfnumber(r, l[i]);
 		label(out, i, l[i], col >= 0 ? PQgetvalue(r, row, col) : "");
 	}
-	if (l[0])
-		buf_putc(out, '}');
+	labels_end(out, i);
 }
 
 /* LISTS and CONFIG: the row whose key column is M's column. */
@@ -344,7 +367,9 @@ static void emit_keyed(struct buf *out, const PGresult *r, const struct metric *
 			continue;
 		if (value_text(r, row, vc, -1, m, v, sizeof(v))) {
 			family_header(out, m);
-			buf_printf(out, "%s %s\n", m->name, v);
+			buf_puts(out, m->name);
+			labels_end(out, 0);
+			buf_printf(out, " %s\n", v);
 		}
 		return;
 	}
@@ -464,30 +489,47 @@ static void emit_clients(struct buf *out, const PGresult *r, const struct metric
 		buf_puts(out, m->name);
 		for (int j = 0; j < 4; j++)
 			label(out, j, l[j], g[i].v[j]);
-		buf_printf(out, "} %lld\n", g[i].n);
+		labels_end(out, 4);
+		buf_printf(out, " %lld\n", g[i].n);
 	}
 	free(g);
 }
 
-static void render(struct buf *out, PGresult *const *res, enum metrics_names names, bool up)
+/* One family of process P's answers RES. */
+static void render_one(struct buf *out, PGresult *const *res, const struct metric *m)
+{
+	if (!res[m->src])
+		return;
+	if (m->src == SRC_CLIENTS)
+		emit_clients(out, res[m->src], m);
+	else if (sources[m->src].key)
+		emit_keyed(out, res[m->src], m);
+	else
+		emit_rows(out, res[m->src], m);
+}
+
+/* RES[P]: process P's answers, of N.  pgbouncer_up has no process label:
+ * 1 only when every process answered. */
+static void render(struct buf *out, PGresult *(*res)[N_SOURCES], int n, enum metrics_names names,
+		   bool up)
 {
 	for (size_t i = 0; i < N_METRICS; i++) {
 		const struct metric *m = &metrics[i];
 		if (!(m->sets & (1u << names)))
 			continue;
+		family_started = false;
+		series_process = 0;
 		if (m->src == SRC_NONE) {
 			family_header(out, m);
 			buf_printf(out, "%s %d\n", m->name, up ? 1 : 0);
-		} else if (!res[m->src]) {
 			continue;
-		} else if (m->src == SRC_CLIENTS) {
-			emit_clients(out, res[m->src], m);
-		} else if (sources[m->src].key) {
-			emit_keyed(out, res[m->src], m);
-		} else {
-			emit_rows(out, res[m->src], m);
+		}
+		for (int p = 0; p < n; p++) {
+			series_process = n > 1 ? p + 1 : 0;
+			render_one(out, res[p], m);
 		}
 	}
+	series_process = 0;
 }
 
 /* Whether NAMES has a row from source S: only those SHOWs are sent. */
@@ -503,23 +545,34 @@ bool metrics_scrape(const struct config *c, const char *dir, enum metrics_names 
 		    struct buf *out, struct buf *why)
 {
 	long long deadline = deadline_now() + SCRAPE_MS;
-	PGresult *res[N_SOURCES] = {NULL};
-	struct local l;
-	PGconn *conn;
+	PGresult *res[LOCAL_MAX_PROCESSES][N_SOURCES];
+	struct local l, one;
 	bool up = true;
+	int n;
 
 	local_find(c, dir, &l);
-	conn = local_admin_login(&l, "pgbouncer-entrypoint-metrics", deadline, why);
-	up = conn != NULL;
-	/* One connection, one SHOW after another; the first failure ends the
-	 * scrape (a timed-out connection is in no state for more). */
-	for (int s = SRC_VERSION; up && s < N_SOURCES; s++)
-		if (needed(names, (enum source)s))
-			up = (res[s] = local_query(conn, sources[s].sql, deadline, why)) != NULL;
-	pgio_finish(conn);
-	render(out, res, names, up);
-	for (int s = 0; s < N_SOURCES; s++)
-		PQclear(res[s]);
+	n = local_processes(&l);
+	memset(res, 0, sizeof(res));
+	/* One connection per pgbouncer, one SHOW after another; the first
+	 * failure ends the scrape (a timed-out connection is in no state for
+	 * more, and the deadline is the whole scrape's). */
+	for (int p = 0; p < n && up; p++) {
+		PGconn *conn;
+		local_process(&l, n, p + 1, &one);
+		conn = local_admin_login(&one, "pgbouncer-entrypoint-metrics", deadline, why);
+		up = conn != NULL;
+		for (int s = SRC_VERSION; up && s < N_SOURCES; s++)
+			if (needed(names, (enum source)s))
+				up = (res[p][s] = local_query(conn, sources[s].sql, deadline,
+							      why)) != NULL;
+		pgio_finish(conn);
+		if (!up && n > 1)
+			buf_printf(why, " (pgbouncer %d of %d, PGBOUNCER_PROCESSES)", p + 1, n);
+	}
+	render(out, res, n, names, up);
+	for (int p = 0; p < n; p++)
+		for (int s = 0; s < N_SOURCES; s++)
+			PQclear(res[p][s]);
 	return up;
 }
 
