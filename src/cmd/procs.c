@@ -1,7 +1,6 @@
 #include "cmd/procs.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -202,28 +201,13 @@ int procs_check(int n, const char *ini_text, int version, char *const *command, 
 
 /* ---- the files of each process ------------------------------------------ */
 
-/* Write TEXT to PATH through a temporary file and a rename: a process that
- * reads it sees the old file or the new, never half of one. */
+/* TEXT to PATH as fileio's writers replace a file (a temp file, fsync,
+ * rename): a process that reads it sees the old file or the new one. */
 static bool write_replace(const char *path, const char *text)
 {
-	char tmp[1400];
-	size_t len = strlen(text);
-	int fd;
+	struct file_out f = {path, text, strlen(text)};
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return false;
-	if (write(fd, text, len) != (ssize_t)len || close(fd) != 0) {
-		unlink(tmp);
-		return false;
-	}
-	if (rename(tmp, path) != 0) {
-		unlink(tmp);
-		return false;
-	}
-	return true;
+	return write_files(&f, 1, NULL) == EX_OK;
 }
 
 /* DIR made, or there already, and ours: in a sticky /tmp another user may
@@ -287,16 +271,18 @@ int procs_write(int n, const struct local *l, const char *main_text)
 			buf_free(&text);
 			return EX_CONFIG;
 		}
-		if (!(ok = own_dir(dir) && write_replace(path, buf_str(&text))))
-			log_error("cannot write '%s': %s (the run user needs to write in "
+		if (!(ok = own_dir(dir)))
+			log_error("cannot make '%s' of its own: %s (the run user needs to write in "
 				  "unix_socket_dir '%s')",
-				  path, strerror(errno), l->socket_dir);
+				  dir, strerror(errno), l->socket_dir);
+		else
+			ok = write_replace(path, buf_str(&text)); /* says why itself */
 	}
 	snprintf(path, sizeof(path), LOCAL_PROCESSES_FILE, l->socket_dir, l->port);
 	text.len = 0;
 	buf_printf(&text, "%d\n", n);
-	if (ok && !(ok = write_replace(path, buf_str(&text))))
-		log_error("cannot write '%s': %s", path, strerror(errno));
+	if (ok)
+		ok = write_replace(path, buf_str(&text));
 	buf_free(&text);
 	return ok ? EX_OK : EX_CANTCREAT;
 }
