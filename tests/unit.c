@@ -16,7 +16,7 @@
 #include "http/metrics.h"
 #include "learn/learn.h"
 #include "learn/scram_proto.h"
-#include "learn/userlist_form.h"
+#include "learn/userlist.h"
 #include "model/config.h"
 #include "model/env.h"
 #include "model/model.h"
@@ -27,6 +27,7 @@
 #include "model/vars.h"
 #include "pg/console.h"
 #include "pg/upauth.h"
+#include "pg/verdict.h"
 #include "pg/wait.h"
 #include "text/ini.h"
 #include "text/plan.h"
@@ -755,7 +756,7 @@ static void form_row(char **f, int n, int line)
 	while (k < 8 && strcmp(kinds[k], f[1]))
 		k++;
 	CHECK(k < 8, "forms.tsv:%d unknown kind %s", line, f[1]);
-	got = form_choose(&r, (enum server_kind)k, &why);
+	got = userlist_choose(&r, (enum server_kind)k, &why);
 	CHECK(!strcmp(forms[got], f[4]), "forms.tsv:%d %s/%s: got %s want %s", line, f[0], f[1],
 	      forms[got], f[4]);
 	if (got == FORM_PLAIN)
@@ -769,14 +770,14 @@ static void test_passthrough_release(void)
 	struct form_rules r = {"scram-sha-256", false, false, true};
 	const char *why;
 
-	CHECK(form_passthrough_broken(12501), "1.25.1 is the broken release");
-	CHECK(!form_passthrough_broken(12500) && !form_passthrough_broken(12502) &&
-		      !form_passthrough_broken(12401) && !form_passthrough_broken(0),
+	CHECK(userlist_passthrough_broken(12501), "1.25.1 is the broken release");
+	CHECK(!userlist_passthrough_broken(12500) && !userlist_passthrough_broken(12502) &&
+		      !userlist_passthrough_broken(12401) && !userlist_passthrough_broken(0),
 	      "only 1.25.1 is broken");
-	CHECK(form_choose(&r, KIND_SCRAM, &why) == FORM_PLAIN && strstr(why, "#1501"),
+	CHECK(userlist_choose(&r, KIND_SCRAM, &why) == FORM_PLAIN && strstr(why, "#1501"),
 	      "1.25.1 gets the plaintext, and the reason names the pgbouncer issue");
 	r.auth_type = "md5";
-	CHECK(form_choose(&r, KIND_MD5, &why) == FORM_MD5, "md5 pass-the-hash is not affected");
+	CHECK(userlist_choose(&r, KIND_MD5, &why) == FORM_MD5, "md5 pass-the-hash is not affected");
 }
 
 /* request head, then the status http_parse_head answers (0: fine) and the path */

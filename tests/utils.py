@@ -62,7 +62,7 @@ PATH = (str(_BINDIR) + ":" if STATIC else "") + os.environ.get("PATH", "") + \
 
 
 # pgbouncer.ini and userlist.txt are links into the generation directory
-# that .pgbe-current names (src/files/pairswap.c): a user sees the two names
+# that .pgbe-current names (src/files/pair.c): a user sees the two names
 PAIR_ENTRIES = ".pgbe-"
 
 

@@ -11,7 +11,6 @@
 #include "base/log.h"
 #include "base/version.h"
 #include "cmd/procs.h"
-#include "files/fileio.h"
 #include "model/settings.h"
 #include "model/vars.h"
 #include "pg/upauth.h"
@@ -151,7 +150,7 @@ static int plaintext_from_env(struct options *o)
 
 	if (o->userlist_plaintext || !v || !*v)
 		return EX_OK;
-	if (!bool_parse(v, &b)) {
+	if (!setting_bool_parse(v, &b)) {
 		log_error(
 			"PGBOUNCER_USERLIST_PLAINTEXT must be a boolean (1/0, true/false, yes/no, "
 			"on/off), got \"%s\"",
@@ -430,7 +429,8 @@ void cli_settings_doc(void)
 		const struct setting *s = &settings[i];
 		printf("| `%s` | %s | %s | %s | %s | %s | %s | %s%s%s |\n", s->name,
 		       setting_type_name(s->type), s->our_default ? s->our_default : "-",
-		       s->pgb_default ? s->pgb_default : "(empty)", version_text(s->since, v),
+		       s->pgb_default ? s->pgb_default : "(empty)",
+		       setting_version_text(s->since, v),
 		       s->flags & SF_RESTART ? "restart" : "reload",
 		       s->flags & SF_BARE ? "yes" : "-", s->alias ? "`" : "",
 		       s->alias ? s->alias : "-", s->alias ? "`" : "");

@@ -77,7 +77,7 @@ static void mark(struct drain *d)
 	struct file_out f = {path, note, sizeof(note) - 1};
 
 	marker_path(d->o->config_dir, path, sizeof(path));
-	d->marked = write_files(&f, 1, NULL) == EX_OK;
+	d->marked = file_write_set(&f, 1, NULL) == EX_OK;
 	if (!d->marked)
 		log_warn("readiness cannot turn red (see above): draining anyway");
 }

@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "base/privs.h"
+#include "base/runas.h"
 #include "cmd/cli.h"
 
 /* In the config directory while a drain runs: `health --deep` (readiness)

@@ -6,7 +6,7 @@
 
 #include <stdbool.h>
 
-#include "base/privs.h"
+#include "base/runas.h"
 #include "model/config.h"
 
 /* ENVP without the secret variables (vars_is_secret; a new NULL-terminated

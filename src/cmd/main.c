@@ -25,7 +25,7 @@
 #include "cmd/watch.h"
 #include "http/metrics.h"
 #include "http/metrics_server.h"
-#include "learn/userlist_form.h"
+#include "learn/userlist.h"
 #include "text/plan.h"
 
 /* ---- each command's own step ------------------------------------------- */

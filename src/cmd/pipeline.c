@@ -13,11 +13,10 @@
 #include "files/fileio.h"
 #include "files/safefile.h"
 #include "learn/learn.h"
-#include "learn/userlist_form.h"
+#include "learn/userlist.h"
 #include "model/model.h"
 #include "model/unknown.h"
 #include "model/vars.h"
-#include "pg/wait.h"
 
 extern char **environ;
 
@@ -97,7 +96,7 @@ static int processes_check(const struct options *o, const struct state *s, int v
 		return EX_OK;
 	snprintf(ini, sizeof(ini), "%s/pgbouncer.ini", o->config_dir);
 	if (!text)
-		text = own = read_text(ini, &len);
+		text = own = file_read_text(ini, &len);
 	rc = procs_check(o->processes, text, version, pipeline_command(o), ini);
 	free(own);
 	return rc;

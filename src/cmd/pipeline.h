@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "base/privs.h"
+#include "base/runas.h"
 #include "cmd/cli.h"
 #include "model/config.h"
 #include "model/env.h"

@@ -207,7 +207,7 @@ static bool write_replace(const char *path, const char *text)
 {
 	struct file_out f = {path, text, strlen(text)};
 
-	return write_files(&f, 1, NULL) == EX_OK;
+	return file_write_set(&f, 1, NULL) == EX_OK;
 }
 
 /* DIR made, or there already, and ours: in a sticky /tmp another user may
@@ -315,7 +315,7 @@ int procs_start(int n, const struct config *c, const char *config_dir, char *con
 		return EX_CONFIG; /* procs_check said so before anything was written */
 	while (command[k])
 		k++;
-	main_text = read_text(ini, &len);
+	main_text = file_read_text(ini, &len);
 	rc = procs_write(n, &l, main_text);
 	free(main_text);
 	if (rc)

@@ -9,13 +9,11 @@
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
-#include "cmd/health.h"
 #include "cmd/procs.h"
 #include "files/fileio.h"
 #include "model/settings.h"
 #include "pg/console.h"
 #include "pg/pgio.h"
-#include "pg/wait.h"
 #include "text/ini.h"
 
 #define CONSOLE_MS 3000    /* to reach the console, hear its version, RELOAD */
@@ -90,7 +88,7 @@ static int check_changes(const struct state *s)
 
 	if (!s->plan.ini.write || !s->plan.ini.content.data)
 		return EX_OK;
-	if (!(old = read_text(s->plan.ini.path, &len)))
+	if (!(old = file_read_text(s->plan.ini.path, &len)))
 		return EX_OK; /* nothing to compare with */
 	rc = check_forced_users(&s->cfg, s->pgbouncer_version, old, s->plan.ini.content.data);
 	if (rc == EX_OK)
@@ -244,7 +242,7 @@ static int refresh_copies(const struct state *s, const struct local *l, int n)
 
 	if (n <= 1)
 		return EX_OK;
-	text = read_text(s->plan.ini.path, &len);
+	text = file_read_text(s->plan.ini.path, &len);
 	rc = procs_write(n, l, text);
 	free(text);
 	return rc;
@@ -288,7 +286,7 @@ static int reload_steps(const struct options *o, struct state *s, struct pg_conn
 		log_error("reload: nothing was changed; pgbouncer goes on with its current files");
 		return rc;
 	}
-	old = read_text(s->plan.userlist.path, &len);
+	old = file_read_text(s->plan.userlist.path, &len);
 	pause = secret_changes(s, old);
 	if (old) {
 		memset(old, 0, len);

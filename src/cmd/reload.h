@@ -6,7 +6,6 @@
 
 #include <stdbool.h>
 
-#include "base/buf.h"
 #include "cmd/pipeline.h"
 
 /* After runas_resolve and pipeline_load_model.  Returns a status after logging;

@@ -8,7 +8,7 @@
 
 #include <stdbool.h>
 
-#include "base/privs.h"
+#include "base/runas.h"
 #include "cmd/cli.h"
 
 /* Drop to RA, log in to the console of the pgbouncer CONFIG_DIR's ini

@@ -14,12 +14,12 @@
 #include <openssl/evp.h>
 
 #include "base/buf.h"
+#include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
 #include "cmd/reload.h"
 #include "files/fileio.h"
 #include "model/vars.h"
-#include "pg/wait.h"
 
 extern char **environ;
 

@@ -12,8 +12,8 @@
 
 #include "base/exitcodes.h"
 #include "base/log.h"
-#include "files/fsutil.h"
-#include "files/pairswap.h"
+#include "files/fs.h"
+#include "files/pair.h"
 #include "files/safefile.h"
 
 /* What PATH shows: for one of the pair's links, the file of the current
@@ -35,7 +35,7 @@ int file_read(const char *path, struct buf *out)
 	return pair_read(path, out);
 }
 
-char *read_text(const char *path, size_t *len)
+char *file_read_text(const char *path, size_t *len)
 {
 	struct buf b;
 	char *copy;
@@ -94,7 +94,7 @@ struct staged {
 static int open_parent(const char *path, struct staged *s)
 {
 	char dir[4096];
-	const char *base = path_split(path, dir, sizeof(dir));
+	const char *base = fs_path_split(path, dir, sizeof(dir));
 	int err;
 
 	if (snprintf(s->name, sizeof(s->name), "%s", base) >= (int)sizeof(s->name) ||
@@ -104,7 +104,7 @@ static int open_parent(const char *path, struct staged *s)
 		return EX_CANTCREAT;
 	}
 	if ((err = safefile_open_dir(dir, false, NULL, &s->dirfd)))
-		return file_write_fail("open the directory of", path, err);
+		return fs_write_fail("open the directory of", path, err);
 	return EX_OK;
 }
 
@@ -132,21 +132,21 @@ static int stage(struct staged *s, const struct file_out *f, const struct runas 
 	/* O_EXCL: whatever is planted under the temp name is never opened */
 	fd = openat(s->dirfd, s->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return file_write_fail("create a temporary file for", f->path, errno);
+		return fs_write_fail("create a temporary file for", f->path, errno);
 	s->written = true;
-	if (file_write_all(fd, f->data, f->len) < 0 || fchmod(fd, 0600) < 0 ||
+	if (fs_write_all(fd, f->data, f->len) < 0 || fchmod(fd, 0600) < 0 ||
 	    (owner && owner->set && fchown(fd, owner->uid, owner->gid) < 0) || fsync(fd) < 0) {
 		err = errno;
 		close(fd);
-		return file_write_fail("write", f->path, err);
+		return fs_write_fail("write", f->path, err);
 	}
 	if (close(fd) < 0)
-		return file_write_fail("write", f->path, errno);
+		return fs_write_fail("write", f->path, errno);
 	return EX_OK;
 }
 
 /* Two files of one directory: through the pair's links, one change even
- * against a kill -9 (pairswap.h). */
+ * against a kill -9 (pair.h). */
 static int write_pair(const struct file_out *f, const struct runas *owner)
 {
 	struct staged s[2];
@@ -173,7 +173,7 @@ static bool same_directory(const char *a, const char *b)
 	       strcmp(sa, sb) != 0;
 }
 
-int write_files(const struct file_out *f, size_t n, const struct runas *owner)
+int file_write_set(const struct file_out *f, size_t n, const struct runas *owner)
 {
 	struct staged s[WRITE_MAX_FILES];
 	size_t i, opened = 0;
@@ -191,12 +191,12 @@ int write_files(const struct file_out *f, size_t n, const struct runas *owner)
 	}
 	for (i = 0; i < opened && !rc; i++)
 		if (renameat(s[i].dirfd, s[i].tmp, s[i].dirfd, s[i].name) < 0)
-			rc = file_write_fail("replace", f[i].path, errno);
+			rc = fs_write_fail("replace", f[i].path, errno);
 		else
 			s[i].written = false;
 	for (i = 0; i < opened && !rc; i++)
 		if (fsync(s[i].dirfd) < 0 && errno != EINVAL)
-			rc = file_write_fail("sync the directory of", f[i].path, errno);
+			rc = fs_write_fail("sync the directory of", f[i].path, errno);
 		else
 			pair_forget(s[i].dirfd, owner);
 	for (i = 0; i < opened; i++) {
@@ -207,7 +207,7 @@ int write_files(const struct file_out *f, size_t n, const struct runas *owner)
 	return rc;
 }
 
-int ensure_dir(const char *dir, const struct runas *owner)
+int file_ensure_dir(const char *dir, const struct runas *owner)
 {
 	int fd, err = safefile_open_dir(dir, true, owner, &fd);
 
@@ -216,12 +216,12 @@ int ensure_dir(const char *dir, const struct runas *owner)
 		return EX_CANTCREAT;
 	}
 	if (err)
-		return file_write_fail("create directory", dir, err);
+		return fs_write_fail("create directory", dir, err);
 	close(fd);
 	return EX_OK;
 }
 
-void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
+void file_warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
 {
 	struct stat st;
 
@@ -236,7 +236,7 @@ void warn_unsearchable(const char *dir, uid_t uid, gid_t gid)
 			(long)uid, (long)gid);
 }
 
-int check_readable(const char *path, uid_t uid, gid_t gid, const char *what)
+int file_check_readable(const char *path, uid_t uid, gid_t gid, const char *what)
 {
 	struct stat st;
 	int fd, err = safefile_stat(path, &st);

@@ -25,7 +25,7 @@
 #include <sys/types.h>
 
 #include "base/buf.h"
-#include "base/privs.h"
+#include "base/runas.h"
 
 /* Documented in README ("Files"): a template, a supplied userlist or a
  * _FILE secret larger than this is refused. */

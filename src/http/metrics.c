@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "base/deadline.h"
-#include "base/log.h"
 #include "pg/local.h"
 #include "pg/pgio.h"
 

@@ -8,8 +8,8 @@
 
 #include <stdbool.h>
 
-#include "files/fileio.h"
-#include "learn/scram_learn.h"
+#include "base/runas.h"
+#include "learn/scram_proto.h"
 #include "model/config.h"
 
 struct learned {

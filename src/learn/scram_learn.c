@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/deadline.h"
 #include "learn/pgconn.h"
 #include "learn/scram_proto.h"
-#include "pg/wait.h"
 #include "text/secret.h"
 
 /* ---- the login --------------------------------------------------------------- */

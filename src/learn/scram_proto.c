@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg/upauth.h"
 #include "text/secret.h"
 
 const char *learn_status_name(enum learn_status s)

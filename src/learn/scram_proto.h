@@ -8,7 +8,6 @@
 #include <stddef.h>
 
 #include "base/buf.h"
-#include "pg/upauth.h" /* SCRAM_MIN/MAX_ITERATIONS */
 
 #define SCRAM_KEY_LEN 32
 #define SCRAM_MAX_SALT 64

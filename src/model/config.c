@@ -68,7 +68,8 @@ int config_check_version(const struct config *c, int version)
 		log_error("%s sets %s, which needs pgbouncer %s; the pgbouncer here is %s: remove "
 			  "it or use a newer pgbouncer",
 			  c->set_by[i] ? c->set_by[i] : var, settings[i].name,
-			  version_text(settings[i].since, want), version_text(version, have));
+			  setting_version_text(settings[i].since, want),
+			  setting_version_text(version, have));
 		rc = EX_CONFIG;
 	}
 	return rc;

@@ -8,7 +8,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "model/env.h"
 #include "model/upstream.h"
 
 struct config {

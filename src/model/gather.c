@@ -14,7 +14,6 @@
 #include "base/exitcodes.h"
 #include "base/log.h"
 #include "model/env.h"
-#include "model/quote.h"
 #include "model/settings.h"
 #include "model/upstream_check.h"
 #include "model/url.h"
@@ -231,7 +230,7 @@ static int pool_all(struct upstream *up, size_t n, struct env *e)
 
 	if (!v || !*v)
 		return EX_OK;
-	if (!bool_parse(v, &on)) {
+	if (!setting_bool_parse(v, &on)) {
 		log_error("PGBOUNCER_POOL_ALL must be a boolean (1/0, true/false, yes/no, on/off), "
 			  "got \"%s\"",
 			  v);

@@ -151,7 +151,7 @@ const char *setting_type_name(enum setting_type t)
 	return "?";
 }
 
-const char *version_text(int v, char out[16])
+const char *setting_version_text(int v, char out[16])
 {
 	snprintf(out, 16, "%d.%d", (v / 100) % 1000, v % 100);
 	return out;
@@ -192,7 +192,7 @@ static bool normalize_octal(const struct setting *s, const char *v, struct buf *
 	return true;
 }
 
-bool bool_parse(const char *v, bool *out)
+bool setting_bool_parse(const char *v, bool *out)
 {
 	static const char *const yes[] = {"1", "true", "yes", "on"};
 	static const char *const no[] = {"0", "false", "no", "off"};
@@ -285,7 +285,7 @@ bool setting_normalize(const struct setting *s, const char *v, struct buf *out, 
 		*why = "must be an octal file mode such as 0777";
 		return false;
 	case ST_BOOL:
-		if (bool_parse(v, &b)) {
+		if (setting_bool_parse(v, &b)) {
 			buf_puts(out, b ? "1" : "0");
 			return true;
 		}

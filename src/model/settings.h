@@ -52,9 +52,9 @@ bool setting_normalize(const struct setting *s, const char *value, struct buf *o
 		       const char **why);
 
 /* 0/1, true/false, yes/no, on/off in any case. */
-bool bool_parse(const char *value, bool *out);
+bool setting_bool_parse(const char *value, bool *out);
 
 /* "1.18" style text for a version number such as 118. */
-const char *version_text(int v, char out[16]);
+const char *setting_version_text(int v, char out[16]);
 
 #endif

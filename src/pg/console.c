@@ -6,11 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/deadline.h"
 #include "base/log.h"
-#include "files/fileio.h"
 #include "pg/pgio.h"
-#include "pg/wait.h"
 
 struct pg_conn *console_open(const struct local *l, long long deadline, const char *what)
 {

@@ -9,7 +9,6 @@
 #include <stdbool.h>
 
 #include "base/buf.h"
-#include "model/config.h"
 #include "pg/local.h" /* struct local, local_find: where pgbouncer listens */
 
 /* A console connection through L's Unix socket before DEADLINE (deadline_now()),

@@ -27,7 +27,7 @@ void local_find(const struct config *c, const char *dir, struct local *l)
 	snprintf(l->socket_dir, sizeof(l->socket_dir), "%s", s ? s : "/tmp");
 	snprintf(l->addr, sizeof(l->addr), "%s", a ? a : "");
 	snprintf(path, sizeof(path), "%s/pgbouncer.ini", dir);
-	text = read_text(path, &len);
+	text = file_read_text(path, &len);
 	if (!text)
 		return;
 	buf_init(&v);

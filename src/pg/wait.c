@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "base/buf.h"
+#include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
 #include "pg/pgio.h"

@@ -5,9 +5,7 @@
 
 #include <stdbool.h>
 
-#include "base/deadline.h" /* deadline_now, the stop signals */
 #include "model/config.h"
-#include "pg/verdict.h" /* enum attempt_result */
 
 /* Every upstream of C answers a login before DEADLINE (deadline_now() clock; the
  * wait began at START, for the log).

@@ -41,7 +41,7 @@ static int expand_file(struct outfile *f, const char *tmpl_path, struct env *e,
 		       enum template_kind kind, bool redact)
 {
 	size_t len;
-	char *text = read_text(tmpl_path, &len);
+	char *text = file_read_text(tmpl_path, &len);
 	int rc;
 
 	if (!text) {
@@ -103,7 +103,7 @@ static int keep_supplied_userlist(struct outfile *f, const struct config *c, boo
 {
 	struct verify_ctx v = {c, md5, f->path, EX_OK};
 	size_t len;
-	char *text = read_text(f->path, &len);
+	char *text = file_read_text(f->path, &len);
 
 	f->write = false;
 	f->source = "supplied";
@@ -172,7 +172,7 @@ static int check_one(const struct outfile *f, const struct runas *ra)
 	gid_t gid = ra->set ? ra->gid : getegid();
 
 	if (!f->write && f->source)
-		return check_readable(f->path, uid, gid, "supplied file");
+		return file_check_readable(f->path, uid, gid, "supplied file");
 	return EX_OK;
 }
 
@@ -202,10 +202,10 @@ int plan_write(const struct plan *p, const char *dir, const struct runas *ra)
 	add_out(out, &n, &p->ini);
 	add_out(out, &n, &p->userlist);
 	/* the pair is one change: both or neither (issue 8, item 12) */
-	if ((rc = ensure_dir(dir, ra)) || (rc = write_files(out, n, ra)))
+	if ((rc = file_ensure_dir(dir, ra)) || (rc = file_write_set(out, n, ra)))
 		return rc;
 	if (ra->set)
-		warn_unsearchable(dir, ra->uid, ra->gid);
+		file_warn_unsearchable(dir, ra->uid, ra->gid);
 	return 0;
 }
 

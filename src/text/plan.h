@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 #include "base/buf.h"
-#include "base/privs.h"
+#include "base/runas.h"
 #include "model/config.h"
 #include "model/env.h"
 

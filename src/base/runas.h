@@ -1,7 +1,7 @@
 /* Who pgbouncer runs as.  Numeric ids work with no passwd file (scratch
  * images); names are looked up when a passwd file exists. */
-#ifndef PGBE_PRIVS_H
-#define PGBE_PRIVS_H
+#ifndef PGBE_RUNAS_H
+#define PGBE_RUNAS_H
 
 #include <stdbool.h>
 #include <sys/types.h>

@@ -1,4 +1,4 @@
-#include "base/privs.h"
+#include "base/runas.h"
 
 #include <errno.h>
 #include <grp.h>

@@ -1,6 +1,6 @@
 /* The small pieces every writer of ours shares: write all of a buffer, say
  * why a write failed (with the fix), split a path. */
-#include "files/fsutil.h"
+#include "files/fs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ static const char *hint_for(int err)
 	}
 }
 
-int file_write_all(int fd, const char *data, size_t len)
+int fs_write_all(int fd, const char *data, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, data, len);
@@ -44,13 +44,13 @@ int file_write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
-int file_write_fail(const char *what, const char *path, int err)
+int fs_write_fail(const char *what, const char *path, int err)
 {
 	log_error("could not %s '%s': %s%s", what, path, safefile_strerror(err), hint_for(err));
 	return EX_CANTCREAT;
 }
 
-const char *path_split(const char *path, char *dir, size_t size)
+const char *fs_path_split(const char *path, char *dir, size_t size)
 {
 	const char *slash = strrchr(path, '/');
 

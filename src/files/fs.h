@@ -1,6 +1,6 @@
-/* Shared by the writers: files/fileio.h, files/pairswap.h. */
-#ifndef PGBE_FSUTIL_H
-#define PGBE_FSUTIL_H
+/* Shared by the writers: files/fileio.h, files/pair.h. */
+#ifndef PGBE_FS_H
+#define PGBE_FS_H
 
 #include <stddef.h>
 
@@ -13,12 +13,12 @@ struct file_out {
 
 /* PATH's directory into DIR (SIZE bytes; "." or "/" where that is what it
  * is); returns PATH's last component. */
-const char *path_split(const char *path, char *dir, size_t size);
+const char *fs_path_split(const char *path, char *dir, size_t size);
 
 /* write(2) all of DATA, or -1 with errno. */
-int file_write_all(int fd, const char *data, size_t len);
+int fs_write_all(int fd, const char *data, size_t len);
 
 /* Log "could not WHAT 'PATH': <why><hint>"; returns EX_CANTCREAT. */
-int file_write_fail(const char *what, const char *path, int err);
+int fs_write_fail(const char *what, const char *path, int err);
 
 #endif

@@ -1,8 +1,8 @@
 /* Which form of each user's password userlist.txt holds (issue 10): the
  * server's own SCRAM secret, the md5 hash, or the plaintext with a warning
- * that says why.  The table in README.md is form_choose's. */
-#ifndef PGBE_USERLIST_FORM_H
-#define PGBE_USERLIST_FORM_H
+ * that says why.  The table in README.md is userlist_choose's. */
+#ifndef PGBE_USERLIST_H
+#define PGBE_USERLIST_H
 
 #include <stdbool.h>
 
@@ -34,10 +34,10 @@ struct form_rules {
 /* Does pgbouncer RELEASE (12501 for 1.25.1) fail to log in to a server anew
  * with a stored SCRAM secret and a client's proof?  1.25.1 does (pgbouncer
  * issue #1501, fixed after it by PR #1504). */
-bool form_passthrough_broken(int release);
+bool userlist_passthrough_broken(int release);
 
 /* The decision for one user.  *WHY says why, for FORM_PLAIN.  Pure. */
-enum form form_choose(const struct form_rules *r, enum server_kind k, const char **why);
+enum form userlist_choose(const struct form_rules *r, enum server_kind k, const char **why);
 
 /* run and init, after the login: a generated userlist.txt gets each user's
  * form (a warning per plaintext entry); a supplied one with a SCRAM secret

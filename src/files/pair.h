@@ -8,14 +8,14 @@
  *   .pgbe-<16 hex digits>/ holds both files (0600, the run user's)
  * Kubernetes' Secret and ConfigMap volumes switch their ..data the same way.
  * The links are relative, so the directory works as a volume anywhere. */
-#ifndef PGBE_PAIRSWAP_H
-#define PGBE_PAIRSWAP_H
+#ifndef PGBE_PAIR_H
+#define PGBE_PAIR_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "base/buf.h"
-#include "base/privs.h"
+#include "base/runas.h"
 
 #define PAIR_CURRENT ".pgbe-current"
 

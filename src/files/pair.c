@@ -1,4 +1,4 @@
-#include "files/pairswap.h"
+#include "files/pair.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include "base/exitcodes.h"
 #include "base/log.h"
-#include "files/fsutil.h"
+#include "files/fs.h"
 #include "files/safefile.h"
 
 #define GEN_PREFIX ".pgbe-"
@@ -57,7 +57,7 @@ static int open_dir_of(const char *path, int *dfd, const char **base)
 {
 	char dir[4096];
 
-	*base = path_split(path, dir, sizeof(dir));
+	*base = fs_path_split(path, dir, sizeof(dir));
 	return safefile_open_dir(dir, false, NULL, dfd);
 }
 
@@ -137,7 +137,7 @@ static int make_gen(int dfd, const struct file_out *f, const char *const name[2]
 	if ((rc = safefile_mkdirat(dfd, gen, 0700, owner, &gfd)) != 0) {
 		if (rc != EEXIST)
 			remove_gen(dfd, gen, owner);
-		return file_write_fail("create a directory for", f[0].path, rc);
+		return fs_write_fail("create a directory for", f[0].path, rc);
 	}
 	for (int i = 0; i < 2 && rc == EX_OK; i++) {
 		if (!f[i].data)
@@ -145,15 +145,15 @@ static int make_gen(int dfd, const struct file_out *f, const char *const name[2]
 		/* O_EXCL: what the run user may have planted here is never opened */
 		fd = openat(gfd, name[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			    0600);
-		if (fd < 0 || file_write_all(fd, f[i].data, f[i].len) != 0 ||
+		if (fd < 0 || fs_write_all(fd, f[i].data, f[i].len) != 0 ||
 		    (owner && owner->set && fchown(fd, owner->uid, owner->gid) != 0) ||
 		    fsync(fd) != 0)
-			rc = file_write_fail("write", f[i].path, errno);
+			rc = fs_write_fail("write", f[i].path, errno);
 		if (fd >= 0 && close(fd) != 0 && rc == EX_OK)
-			rc = file_write_fail("write", f[i].path, errno);
+			rc = fs_write_fail("write", f[i].path, errno);
 	}
 	if (rc == EX_OK && fsync(gfd) != 0)
-		rc = file_write_fail("write", f[0].path, errno);
+		rc = fs_write_fail("write", f[0].path, errno);
 	if (gfd >= 0)
 		close(gfd);
 	if (rc != EX_OK)
@@ -207,13 +207,13 @@ static int place_link(int dfd, const char *name, const char *target, const char 
 	}
 	/* symlinkat never follows or reuses what is there: EEXIST instead */
 	if (symlinkat(target, dfd, tmp) != 0)
-		return file_write_fail("replace", path, errno);
+		return fs_write_fail("replace", path, errno);
 	/* not chowned: by name, the run user could swap a root file in first;
 	 * a link's owner grants nothing */
 	if (renameat(dfd, tmp, dfd, name) != 0) {
 		int err = errno;
 		unlinkat(dfd, tmp, 0);
-		return file_write_fail("replace", path, err);
+		return fs_write_fail("replace", path, err);
 	}
 	return EX_OK;
 }
@@ -299,7 +299,7 @@ int pair_write(int dfd, const struct file_out *f, const char *const name[2],
 		return rc;
 	}
 	if (fsync(dfd) != 0 && errno != EINVAL)
-		return file_write_fail("sync the directory of", f[0].path, errno);
+		return fs_write_fail("sync the directory of", f[0].path, errno);
 	remove_old(dfd, gen, owner);
 	return EX_OK;
 }

@@ -1,4 +1,4 @@
-#include "learn/userlist_form.h"
+#include "learn/userlist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@ static enum form plain(const char *reason, const char **why)
 	return FORM_PLAIN;
 }
 
-enum form form_choose(const struct form_rules *r, enum server_kind k, const char **why)
+enum form userlist_choose(const struct form_rules *r, enum server_kind k, const char **why)
 {
 	const char *auth = r->auth_type ? r->auth_type : "md5";
 
@@ -93,7 +93,7 @@ enum form form_choose(const struct form_rules *r, enum server_kind k, const char
 	return FORM_SCRAM;
 }
 
-bool form_passthrough_broken(int release)
+bool userlist_passthrough_broken(int release)
 {
 	return release == 12501;
 }
@@ -152,7 +152,7 @@ static void rules_of(const struct config *c, const char *user, bool force, int r
 	r->auth_type = config_get(c, "auth_type");
 	r->auth_user = au && !strcmp(au, user);
 	r->force_plain = force;
-	r->no_passthrough = form_passthrough_broken(release);
+	r->no_passthrough = userlist_passthrough_broken(release);
 }
 
 static const char *form_name(enum form f)
@@ -179,7 +179,7 @@ static int apply_generated(struct plan *p, const struct config *c, const struct 
 		if (!config_user_first(c, i))
 			continue;
 		rules_of(c, u->user, force, release, &r);
-		f = form_choose(&r, user_kind(c, l, u->user, &scram), &why);
+		f = userlist_choose(&r, user_kind(c, l, u->user, &scram), &why);
 		if (f == FORM_SCRAM)
 			secret[i] = scram;
 		else if (f == FORM_MD5 && secret_md5(u->user, u->password, &md5[i]))
@@ -263,7 +263,7 @@ void userlist_explain(const struct plan *p, const struct config *c, bool force, 
 		if (!config_user_first(c, i))
 			continue;
 		rules_of(c, u->user, force, release, &r);
-		if (form_choose(&r, timeout && u->host ? KIND_SCRAM : KIND_NONE, &why) ==
+		if (userlist_choose(&r, timeout && u->host ? KIND_SCRAM : KIND_NONE, &why) ==
 		    FORM_SCRAM)
 			printf("# run writes for \"%s\": the server's SCRAM secret, learned in its "
 			       "login (the md5 hash or the plaintext if the server asks for md5 or "
