@@ -701,8 +701,9 @@ static void test_pg_messages(void)
 		      strstr(buf_str(&why), "28P01"),
 	      "error: %s", buf_str(&why));
 	CHECK(pgmsg_error(busy, sizeof(busy), &why) == LEARN_RETRY, "57P03 must be retried");
-	CHECK(sasl_offers_scram(mechs, sizeof(mechs) - 1), "SCRAM-SHA-256 offered after -PLUS");
-	CHECK(!sasl_offers_scram(mechs, 24), "only -PLUS: not offered");
+	CHECK(pgmsg_sasl_offers_scram(mechs, sizeof(mechs) - 1),
+	      "SCRAM-SHA-256 offered after -PLUS");
+	CHECK(!pgmsg_sasl_offers_scram(mechs, 24), "only -PLUS: not offered");
 	buf_free(&b);
 	buf_free(&why);
 }

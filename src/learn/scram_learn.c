@@ -26,7 +26,7 @@ static enum learn_status sasl_start(struct exchange *x, const struct pgmsg *m)
 	char nonce[32];
 	struct buf first, out;
 
-	if (!sasl_offers_scram(m->body, m->len)) {
+	if (!pgmsg_sasl_offers_scram(m->body, m->len)) {
 		buf_printf(x->c->why, "the server offers no SCRAM-SHA-256");
 		return LEARN_OTHER;
 	}

@@ -160,7 +160,7 @@ enum learn_status pgmsg_error(const unsigned char *body, size_t len, struct buf 
 	return st && state_passes(st) ? LEARN_RETRY : LEARN_REFUSED;
 }
 
-bool sasl_offers_scram(const unsigned char *body, size_t len)
+bool pgmsg_sasl_offers_scram(const unsigned char *body, size_t len)
 {
 	size_t i = 4; /* after the int32 request code */
 

@@ -60,7 +60,7 @@ enum learn_status pgmsg_error(const unsigned char *body, size_t len, struct buf 
 
 /* Does a SASL mechanism list (NUL-terminated names, empty name last) offer
  * SCRAM-SHA-256? */
-bool sasl_offers_scram(const unsigned char *body, size_t len);
+bool pgmsg_sasl_offers_scram(const unsigned char *body, size_t len);
 
 struct scram_state {
 	char client_nonce[64];
