@@ -98,7 +98,8 @@ ARM64_BINS := build/arm64/pgbouncer-entrypoint build/arm64/unit-tests build/arm6
 arm64:
 	$(MAKE) ARCH=arm64 $(ARM64_BINS)
 
-# crane and actionlint at pinned versions, built into build/tools
+# crane, actionlint, cosign, helm, helm-unittest and our strict Kubernetes
+# decoder at pinned versions, built once per machine, copied into build/tools
 tools:
 	scripts/install-tools.sh
 
@@ -283,5 +284,7 @@ $(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz_%.o $(FUZZ_OBJ)
 clean:
 	rm -rf build/obj build/host build/fuzz build/arm64 build/pgbouncer-entrypoint build/unit-tests
 
+# build/ only: the dependency and tool caches it links to stay in
+# ~/.cache/pgbouncer-entrypoint (docs/building.md)
 distclean:
 	rm -rf build

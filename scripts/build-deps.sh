@@ -21,8 +21,39 @@
 # record what was built, with which patches, for --version and the SBOM.
 set -euo pipefail
 
-prefix=$(realpath -m "$1")
 cc=$2
+top=$(cd "$(dirname "$0")/.." && pwd)
+
+# The builds outlive the clone: a PREFIX that does not exist yet becomes a
+# link to PGBE_DEPS_CACHE/<digest>/<its name> (default
+# ~/.cache/pgbouncer-entrypoint/deps), the digest being that of this recipe,
+# the pins, the skipped patches, CC and the compiler's version.  A new clone
+# on the same machine (CI) links to what an earlier one built from the same
+# inputs instead of spending half an hour on it again; any change of inputs
+# is another folder, built from scratch.  Nothing built there carries its
+# path (-ffile-prefix-map; the tests look).  A lock keeps two clones from
+# building into one folder at once.  PGBE_DEPS_CACHE=off: a plain folder
+# in build/, as on a machine without a home.
+if [ ! -e "$1" ] && [ ! -L "$1" ] && [ "${PGBE_DEPS_CACHE:-}" != off ]; then
+	case $cc in
+	aarch64-musl-gcc) ccv=$(aarch64-linux-gnu-gcc --version 2>/dev/null | head -1) ;;
+	musl-gcc) ccv=$(gcc --version | head -1) ;;
+	*) ccv=$($cc --version | head -1) ;;
+	esac
+	digest=$( { cat "$top"/scripts/build-deps.sh "$top"/scripts/deps-apt.sh \
+		"$top"/scripts/deps.pins "$top"/scripts/deps.skip; echo "$cc $ccv"; } |
+		sha256sum | cut -c1-16)
+	cached="${PGBE_DEPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgbouncer-entrypoint/deps}/$digest/$(basename "$1")"
+	mkdir -p "$cached" "$(dirname "$1")"
+	ln -s "$cached" "$1"
+	printf 'build-deps: %s -> %s\n' "$1" "$cached" >&2
+fi
+prefix=$(realpath -m "$1")
+if [ -L "$1" ]; then
+	mkdir -p "$prefix"
+	exec 9>"$prefix/.lock"
+	flock 9
+fi
 # our make's command-line variables (ARCH=arm64, CFLAGS) reach sub-makes
 # through MAKEFLAGS: the libraries' own makes must not see them (musl has an
 # ARCH of its own)
@@ -42,7 +73,6 @@ esac
 PATH="$prefix/musl/bin:$PATH"
 what=${3:-}
 only=${4:-}
-top=$(cd "$(dirname "$0")/.." && pwd)
 pins=${DEPS_PINS:-$top/scripts/deps.pins}
 dl="$top/build/src"            # downloaded source packages, shared by all prefixes
 work="$prefix/work"
