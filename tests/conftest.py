@@ -95,6 +95,7 @@ TIER_OF_FILE = {
     "test_fresh.py": "docker",
     "test_release.py": "docker",
     "test_registry.py": "registry",
+    "test_chart.py": "chart",
 }
 
 

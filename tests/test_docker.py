@@ -351,6 +351,154 @@ def test_day_two_in_containers_watch_sidecar_exec_reload_and_drain(net, db):
         shutil.rmtree(secrets, ignore_errors=True)
 
 
+class Pod:
+    """A Deployment's pod template from the chart, run on the Docker engine as
+    the kubelet would: one network namespace (a pause container, reachable
+    by the Service's name), emptyDirs as tmpfs volumes owned by fsGroup, the
+    Secret as a read-only directory whose file is group fsGroup and mode
+    defaultMode, each container with its securityContext (user, read-only
+    root, no new privileges, capabilities dropped), init containers to
+    completion in order, native sidecars (restartPolicy Always) left running,
+    then the containers."""
+
+    def __init__(self, net, spec, name, secret_files):
+        self.net, self.spec, self.name = net, spec, name
+        self.cids, self.volumes, self.sources = {}, [], {}
+        self.secret_dir = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-pod-secret-"))
+        os.chmod(self.secret_dir, 0o755)
+        group = spec["securityContext"].get("fsGroup", 0)
+        for v in spec["volumes"]:
+            if "emptyDir" in v:
+                vol = f"pgbe-{TAG}-{name}-{v['name']}"
+                docker("volume", "create", "--label", f"pgbe-test={TAG}", "--driver", "local",
+                       "--opt", "type=tmpfs", "--opt", "device=tmpfs", "--opt",
+                       f"o=size=1m,uid=0,gid={group},mode=2775", vol)
+                self.volumes.append(vol)
+                self.sources[v["name"]] = ("volume", vol)
+            else:
+                sec = v["secret"]
+                for item in sec["items"]:
+                    f = self.secret_dir / item["path"]
+                    f.write_text(secret_files[item["key"]])
+                    os.chown(f, 0, group)
+                    os.chmod(f, sec["defaultMode"])
+                self.sources[v["name"]] = ("bind", str(self.secret_dir))
+        self.pause = run_container(net, "pgbe-test-postgres:15", "infinity", name=name,
+                                   opts=["--entrypoint", "sleep"])
+
+    def docker_args(self, c):
+        sc = dict(self.spec["securityContext"], **c.get("securityContext", {}))
+        opts = ["--network", f"container:{self.pause}", "--label", f"pgbe-test={TAG}",
+                "--user", f"{sc['runAsUser']}:{sc['runAsGroup']}"]
+        if "fsGroup" in sc:
+            opts += ["--group-add", str(sc["fsGroup"])]
+        if sc.get("readOnlyRootFilesystem"):
+            opts.append("--read-only")
+        if sc.get("allowPrivilegeEscalation") is False:
+            opts += ["--security-opt", "no-new-privileges"]
+        for cap in sc.get("capabilities", {}).get("drop", []):
+            opts += ["--cap-drop", cap]
+        for e in c.get("env", []):
+            opts += ["-e", f"{e['name']}={e['value']}"]
+        for m in c.get("volumeMounts", []):
+            assert "subPath" not in m, m
+            kind, src = self.sources[m["name"]]
+            ro = ",readonly" if m.get("readOnly") else ""
+            opts += ["--mount", f"type={kind},src={src},dst={m['mountPath']}{ro}"]
+        argv = c.get("command", []) + c.get("args", [])
+        if c.get("command"):
+            opts += ["--entrypoint", argv.pop(0)]
+        return opts + [c["image"]] + argv
+
+    def start(self):
+        for c in self.spec.get("initContainers", []):
+            if c.get("restartPolicy") == "Always":
+                self.cids[c["name"]] = docker("run", "-d", *self.docker_args(c)).stdout.strip()
+            else:
+                r = docker("run", "--rm", *self.docker_args(c), check=False, timeout=300)
+                assert r.returncode == 0, (c["name"], r.stderr)
+        for c in self.spec["containers"]:
+            self.cids[c["name"]] = docker("run", "-d", *self.docker_args(c)).stdout.strip()
+
+    def container(self, name):
+        return next(c for c in containers_of(self.spec) if c["name"] == name)
+
+    def probe(self, container, probe, timeout=90):
+        command = self.container(container)[probe]["exec"]["command"]
+        deadline = time.monotonic() + timeout
+        while True:
+            r = docker("exec", self.cids[container], *command, check=False)
+            if r.returncode == 0 or time.monotonic() > deadline:
+                return r
+            time.sleep(1)
+
+    def running(self, name):
+        return docker("inspect", "-f", "{{.State.Running}}", self.cids[name]).stdout.strip()
+
+    def ip(self):
+        return docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                      self.pause).stdout.strip()
+
+    def remove(self):
+        for cid in list(self.cids.values()) + [self.pause]:
+            docker("rm", "-f", cid, check=False)
+        for vol in self.volumes:
+            docker("volume", "rm", "-f", vol, check=False)
+        shutil.rmtree(self.secret_dir, ignore_errors=True)
+
+
+def containers_of(spec):
+    return spec.get("initContainers", []) + spec["containers"]
+
+
+def chart_pod(*sets):
+    import yaml
+    helm = ROOT / "build/tools/helm"
+    assert helm.exists(), "build/tools/helm missing: scripts/install-tools.sh helm"
+    args = ["template", "pool", str(ROOT / "charts/pgbouncer-entrypoint"), "--kube-version",
+            "1.31.0", "--set", "image.repository=pgbouncer-entrypoint", "--set",
+            "database.host=db", "--set", "database.sslmode=disable", "--set",
+            "drain.delaySeconds=1"]
+    for s in sets:
+        args += ["--set", s]
+    docs = [d for d in yaml.safe_load_all(sh(str(helm), *args).stdout) if d]
+    return next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("sets", [["mode=run"], ["mode=init"],
+                                  ["mode=run", "config.PGBOUNCER_PROCESSES=2"]],
+                         ids=["run", "init", "run-processes-2"])
+def test_chart_pod_runs_in_the_images(net, db, sets):
+    """The chart's pod, as rendered, in the images: it comes up, both
+    probes pass, a client logs in through the Service's name, the watch
+    sidecar keeps running, the metrics sidecar serves pgbouncer_up 1, and
+    preStop's drain ends pgbouncer with 0."""
+    spec = chart_pod(*sets)
+    name = f"chart-{sets[0][5:]}-{len(sets)}"
+    p = Pod(net, spec, name, {"password": PASSWORD})
+    try:
+        p.start()
+        for probe in ("readinessProbe", "livenessProbe"):
+            r = p.probe("pgbouncer", probe)
+            assert r.returncode == 0, (probe, r.stderr, docker("logs", p.cids["pgbouncer"]).stderr)
+        assert client_query(net, name) == "app@app"
+        assert p.running("watch") == "true", docker("logs", p.cids["watch"]).stderr
+        port = p.container("metrics")["ports"][0]["containerPort"]
+        with urllib.request.urlopen(f"http://{p.ip()}:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        assert "\npgbouncer_up 1\n" in "\n" + text, text[:2000]
+        if "config.PGBOUNCER_PROCESSES=2" in sets:
+            assert 'process="2"' in text, text[:2000]
+        stop = p.container("pgbouncer")["lifecycle"]["preStop"]["exec"]["command"]
+        d = docker("exec", p.cids["pgbouncer"], *stop, check=False, timeout=60)
+        # pgbouncer may be PID 1: the drain can end with the container (137)
+        assert d.returncode in (0, 137), d.stderr
+        assert "drain: readiness is red" in d.stderr, d.stderr
+        assert docker("wait", p.cids["pgbouncer"], timeout=60).stdout.strip() == "0"
+    finally:
+        p.remove()
+
+
 COMPOSE = shutil.which("docker-compose")
 
 
