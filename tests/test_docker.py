@@ -383,8 +383,12 @@ class Pod:
                     os.chown(f, 0, group)
                     os.chmod(f, sec["defaultMode"])
                 self.sources[v["name"]] = ("bind", str(self.secret_dir))
+        # the pause container holds the emptyDirs too: a tmpfs volume lives
+        # only while some container has it mounted (the init containers end)
+        held = [f"--mount=type=volume,src={src},dst=/pod/{n}"
+                for n, (kind, src) in self.sources.items() if kind == "volume"]
         self.pause = run_container(net, "pgbe-test-postgres:15", "infinity", name=name,
-                                   opts=["--entrypoint", "sleep"])
+                                   opts=["--entrypoint", "sleep", *held])
 
     def docker_args(self, c):
         sc = dict(self.spec["securityContext"], **c.get("securityContext", {}))
