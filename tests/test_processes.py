@@ -7,6 +7,7 @@ import urllib.request
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -175,6 +176,26 @@ def test_one_process_dying_stops_the_container_with_its_status(pg, config_dir, r
     # the supervisor is the process `run` was: nothing of it, or of them, is left
     left = subprocess.run(["pgrep", "-af", str(config_dir)], capture_output=True, text=True)
     assert left.returncode == 1, left.stdout
+
+
+def test_supervisor_killed_takes_its_pgbouncers_with_it(pg, config_dir, running):
+    """kill -9 of the supervisor outside a container (no PID namespace to
+    end the rest): every pgbouncer gets SIGINT and leaves the port, so a
+    restarted run does not serve beside stale ones."""
+    env, user, password, port = multi_env(pg, config_dir, 2)
+    run = start(running, config_dir, env)
+    assert run.wait_for("pgbouncer 2 of 2: pid")
+    out = run.output()
+    pids = [int(out.split(f"pgbouncer {i} of 2: pid ")[1].split(",")[0]) for i in (1, 2)]
+    run.proc.kill()
+    run.proc.wait(10)
+    deadline = time.monotonic() + 20
+    while any(pathlib.Path(f"/proc/{p}").exists() and
+              pathlib.Path(f"/proc/{p}/stat").read_text().split()[2] != "Z" for p in pids):
+        assert time.monotonic() < deadline, f"pgbouncers {pids} outlived their supervisor"
+        time.sleep(0.2)
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
 
 
 def test_sigterm_stops_every_process(pg, config_dir, running):

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -415,7 +416,7 @@ static void reap(struct children *ch, long grace_s)
 /* Start the K words at CMD (the next process's follow them). */
 static pid_t start_one(char *const *cmd, long k, const sigset_t *old)
 {
-	pid_t p = fork();
+	pid_t parent = getpid(), p = fork();
 
 	if (p == 0) {
 		char *argv[k + 1];
@@ -424,6 +425,14 @@ static pid_t start_one(char *const *cmd, long k, const sigset_t *old)
 		/* its own process group: a terminal's ^C reaches it once,
 		 * through us, not twice (a second SIGINT is an immediate exit) */
 		setpgid(0, 0);
+		/* Outside a PID namespace nothing ends the pgbouncers when we
+		 * are killed (kill -9, the OOM killer): they would go on
+		 * serving the shared port with nobody to stop or reload them,
+		 * beside the ones a restarted run starts.  Each gets the safe
+		 * shutdown a failed sibling gives; kept across exec, as no
+		 * credential changes after this (the drop came before). */
+		if (prctl(PR_SET_PDEATHSIG, SIGINT) != 0 || getppid() != parent)
+			_exit(EX_OSERR);
 		sigprocmask(SIG_SETMASK, old, NULL);
 		_exit(launch_exec(argv, environ));
 	}
