@@ -198,6 +198,33 @@ def test_supervisor_killed_takes_its_pgbouncers_with_it(pg, config_dir, running)
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
 
 
+def test_two_drains_at_once_over_two_processes(pg, config_dir, running):
+    """preStop and an operator's drain together: the second joins the first,
+    the open transaction finishes, both say so and exit 0, so does run."""
+    env, user, password, port = multi_env(pg, config_dir, 2)
+    run = start(running, config_dir, env)
+    busy = psycopg2.connect(host="127.0.0.1", port=port, user=user, password=password,
+                            dbname=user)
+    cur = busy.cursor()
+    cur.execute("select 1")
+    drains = [subprocess.Popen([str(BIN), "drain", "--delay", "0", "--timeout", "60",
+                                "--config-dir", str(config_dir)], env=process_env(env),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+              for _ in range(2)]
+    time.sleep(1.5)
+    assert [d.poll() for d in drains] == [None, None]  # both wait for our transaction
+    cur.execute("select 2")
+    assert cur.fetchone() == (2,)
+    busy.commit()
+    outs = [d.communicate(timeout=30)[0] for d in drains]
+    assert [d.returncode for d in drains] == [0, 0], outs
+    both = "".join(outs)
+    assert "SHUTDOWN WAIT_FOR_SERVERS sent to 2 of 2 pgbouncers" in both, both
+    assert "joining it" in both and "no transaction was cut" in both, both
+    run.proc.wait(20)
+    assert run.proc.returncode == 0, run.output()
+
+
 def test_sigterm_stops_every_process(pg, config_dir, running):
     env, user, password, port = multi_env(pg, config_dir, 2)
     run = start(running, config_dir, env)
