@@ -34,7 +34,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 # path (-ffile-prefix-map; the tests look).  A lock keeps two clones from
 # building into one folder at once.  PGBE_DEPS_CACHE=off: a plain folder
 # in build/, as on a machine without a home.
-if [ ! -e "$1" ] && [ ! -L "$1" ] && [ "${PGBE_DEPS_CACHE:-}" != off ]; then
+# Only the project's own build/deps-* from its own pins: a trial with other
+# pins (DEPS_PINS, `only`) or another prefix builds where it is told.
+if [ ! -e "$1" ] && [ ! -L "$1" ] && [ "${PGBE_DEPS_CACHE:-}" != off ] &&
+	[ -z "${DEPS_PINS:-}" ] && [ "${3:-}" != only ] &&
+	[ "$(realpath -m "$(dirname "$1")")" = "$top/build" ]; then
 	case $cc in
 	aarch64-musl-gcc) ccv=$(aarch64-linux-gnu-gcc --version 2>/dev/null | head -1) ;;
 	musl-gcc) ccv=$(gcc --version | head -1) ;;

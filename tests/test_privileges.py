@@ -406,7 +406,9 @@ def remove_raced(path):
             path.unlink() if path.is_symlink() else shutil.rmtree(path)
         except FileNotFoundError:
             return
-        except NotADirectoryError:
+        except OSError:
+            # NotADirectoryError, or "rmtree on a symbolic link": the racer
+            # turned it into a link between our check and rmtree's
             continue
         if not os.path.lexists(path):
             return
