@@ -13,7 +13,8 @@
 #   make image      the FROM scratch images, linux/amd64 + linux/arm64 (OCI
 #                   indexes in build/oci/), the native one on the local engine
 #   make image-native   the same for the host's platform only (no arm64 build)
-#   make push REGISTRY=host[:port]/path [TAG=...]   publish both images
+#   make push REGISTRY=host[:port]/path [TAG=...] [SIGN_KEY=cosign.key]
+#                   publish both images (and sign them, attest their SBOMs)
 #   make ARCH=arm64 the same program cross-built for aarch64 into build/arm64/
 #
 # Dependencies (OpenSSL, libpq) are built once from Debian's source packages
@@ -118,7 +119,11 @@ image-native: $(BIN) $(PGBOUNCER_BIN)
 # make push REGISTRY=host[:port]/path [TAG=...]: both images, with their
 # indexes, as REGISTRY/pgbouncer-entrypoint:TAG and :TAG-init (TAG defaults
 # to the version, which also moves :latest and :init).
-push: image tools
+# SIGN_KEY=cosign.key (its password in COSIGN_PASSWORD) signs each index with
+# cosign and attests its SPDX SBOMs; SIGN_KEYLESS=1 signs keyless (the release
+# workflow).  Only the tools a push needs are built.
+push: image
+	scripts/install-tools.sh crane $(if $(SIGN_KEY)$(SIGN_KEYLESS),cosign)
 	scripts/push-images.sh "$(REGISTRY)" "$(VERSION)" $(TAG)
 
 deps: $(DEPS)/.libpq.done

@@ -2,8 +2,13 @@
 CNCF Distribution registry, on a loopback port with its own storage), the
 local images removed, and everything a user does pulls from it: the compose
 examples, the multi-platform index, and the arm64 image run under
-qemu-aarch64-static against the loopback PostgreSQL.
+qemu-aarch64-static against the loopback PostgreSQL.  `make push SIGN_KEY=`
+signs and attests both indexes, and a user's `cosign verify` and
+`cosign verify-attestation` against that registry pass, and fail for another
+key and for an image put under a signed tag.
 Skipped, loudly, without a Docker engine (see test_docker.py)."""
+import base64
+import io
 import json
 import os
 import pathlib
@@ -13,6 +18,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import types
 import urllib.request
 
 import pytest
@@ -23,6 +29,7 @@ from test_docker import (COMPOSE, COMPOSE_EXAMPLES, VERSION, compose_example_ser
                          images, sh)  # noqa: F401  (images is a fixture)
 
 CRANE = str(ROOT / "build/tools/crane")
+COSIGN = ROOT / "build/tools/cosign"
 QEMU = shutil.which("qemu-aarch64-static") or "/usr/bin/qemu-aarch64-static"
 REGISTRY_BIN = "/usr/bin/docker-registry"
 LOCAL_TAGS = ["latest", "init", VERSION, f"{VERSION}-init"]
@@ -210,3 +217,206 @@ def test_sbom_in_the_pulled_image_names_every_linked_component(arm64_root):
         assert name in names, f"{name} missing from the SBOM"
         assert names[name].startswith(version), (name, names[name], version)
     assert "ca-certificates" in names
+
+
+# ---- signed images (issue 19) ------------------------------------------------
+
+SIGNED = "signed"                     # the tag make push SIGN_KEY= pushes here
+KEY_PASSWORD = "key-Pass 19 'x\"y"    # quotes and a space: it must reach cosign whole
+SPDX = "https://spdx.dev/Document"    # cosign's predicate type for --type spdxjson
+ARCHES = ["amd64", "arm64"]
+SBOM_PATH = "usr/share/doc/pgbouncer-entrypoint/sbom.spdx.json"
+
+
+@pytest.fixture(scope="module")
+def cosign_home():
+    """cosign offline, as the registry tier must be: its TUF cache in a temp
+    dir (HOME may be unwritable), and an empty trusted root for the
+    verifications, so that the key pair is all they trust and no Rekor,
+    Fulcio or TUF mirror is asked (cosign verify fetches TUF's trusted root
+    unless it is given one)."""
+    assert COSIGN.is_file(), "build/tools/cosign missing: scripts/install-tools.sh cosign"
+    d = pathlib.Path(tempfile.mkdtemp(prefix="pgbe-cosign-"))
+    (d / "trusted_root.json").write_text(
+        json.dumps({"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1"}))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def cosign_env(home, **env):
+    return dict(os.environ, TUF_ROOT=str(home / "tuf"), **env)
+
+
+def cosign(home, *args, check=False, **env):
+    return sh(str(COSIGN), *[str(a) for a in args], check=check, env=cosign_env(home, **env),
+              timeout=300)
+
+
+def key_pair(home, name, password):
+    """A new cosign key pair: (private key, public key)."""
+    d = home / name
+    d.mkdir()
+    cosign(home, "generate-key-pair", "--output-key-prefix", d / "cosign", check=True,
+           COSIGN_PASSWORD=password)
+    return d / "cosign.key", d / "cosign.pub"
+
+
+def verify(home, pub, ref):
+    """What docs/images.md tells a user to run for a key-pair signature."""
+    return cosign(home, "verify", "--key", pub, "--insecure-ignore-tlog",
+                  "--trusted-root", home / "trusted_root.json", ref)
+
+
+def verify_attestation(home, pub, ref):
+    return cosign(home, "verify-attestation", "--type", "spdxjson", "--key", pub,
+                  "--insecure-ignore-tlog", "--trusted-root", home / "trusted_root.json", ref)
+
+
+def statements(r):
+    """verify-attestation's output, one DSSE envelope a line -> in-toto statements."""
+    return [json.loads(base64.b64decode(json.loads(l)["payload"]))
+            for l in r.stdout.splitlines() if l.strip()]
+
+
+def sbom_in_image(ref):
+    """The SBOM file inside the pushed image REF (a platform manifest)."""
+    export = subprocess.run([CRANE, "export", ref, "-"], capture_output=True, check=True,
+                            timeout=300).stdout
+    with tarfile.open(fileobj=io.BytesIO(export)) as t:
+        return json.load(t.extractfile(SBOM_PATH))
+
+
+def platform_digest(ref, arch):
+    return crane("digest", "--platform", f"linux/{arch}", ref).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def signed(registry, cosign_home):
+    """make push TAG=signed SIGN_KEY=... with a new key pair, its password in
+    COSIGN_PASSWORD as a release job would have it."""
+    key, pub = key_pair(cosign_home, "release", KEY_PASSWORD)
+    p = sh("make", "-s", "push", f"REGISTRY={registry}", f"TAG={SIGNED}", f"SIGN_KEY={key}",
+           cwd=ROOT, timeout=1800, env=cosign_env(cosign_home, COSIGN_PASSWORD=KEY_PASSWORD))
+    repo = f"{registry}/pgbouncer-entrypoint"
+    digests = dict(re.findall(rf"^pushed {re.escape(repo)}:(\S+)@(sha256:[0-9a-f]{{64}})$",
+                              p.stdout, re.M))
+    assert sorted(digests) == [SIGNED, f"{SIGNED}-init"], p.stdout
+    yield types.SimpleNamespace(repo=repo, key=key, pub=pub, digests=digests, push=p)
+
+
+def test_make_push_with_sign_key_says_what_it_signed_and_attested(signed):
+    out = signed.push.stdout
+    for tag, index in signed.digests.items():
+        assert f"signed {signed.repo}@{index} and its platform manifests\n" in out, out
+        for arch in ARCHES:
+            manifest = platform_digest(f"{signed.repo}@{index}", arch)
+            assert (f"attested {signed.repo}@{index} and {signed.repo}@{manifest} (linux/{arch}) "
+                    f"with the SPDX SBOM of linux/{arch}\n") in out, out
+    assert KEY_PASSWORD not in out + signed.push.stderr
+
+
+@pytest.mark.parametrize("tag", [SIGNED, f"{SIGNED}-init"])
+def test_cosign_verify_passes_for_the_index_its_tag_and_each_platform(signed, cosign_home, tag):
+    index = signed.digests[tag]
+    for ref in (f"{signed.repo}@{index}", f"{signed.repo}:{tag}"):
+        r = verify(cosign_home, signed.pub, ref)
+        assert r.returncode == 0, r.stderr
+        assert "The signatures were verified against the specified public key" in r.stderr
+        claims = json.loads(r.stdout)
+        assert {c["critical"]["image"]["docker-manifest-digest"] for c in claims} == {index}
+    # signed with --recursive: a platform manifest's digest verifies too
+    for arch in ARCHES:
+        manifest = platform_digest(f"{signed.repo}@{index}", arch)
+        r = verify(cosign_home, signed.pub, f"{signed.repo}@{manifest}")
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("tag", [SIGNED, f"{SIGNED}-init"])
+def test_cosign_verify_attestation_gives_the_sbom_each_platform_carries(signed, cosign_home,
+                                                                         tag):
+    index = signed.digests[tag]
+    r = verify_attestation(cosign_home, signed.pub, f"{signed.repo}@{index}")
+    assert r.returncode == 0, r.stderr
+    on_index = statements(r)
+    assert [s["predicateType"] for s in on_index] == [SPDX] * len(ARCHES), on_index
+    assert all(s["subject"][0]["digest"]["sha256"] == index.split(":")[1] for s in on_index)
+    # the Debian versions the binaries were built from, the same pins on both
+    # platforms (test_sbom_in_the_pulled_image_... checks arm64's own)
+    ours = sh(str(ROOT / "build/pgbouncer-entrypoint"), "--version").stdout.splitlines()
+    expect = expected_sbom_versions(reported_versions(ours))
+    also = [] if "init" in tag else ["pgbouncer", "libevent", "ca-certificates"]
+    for arch in ARCHES:
+        manifest = platform_digest(f"{signed.repo}@{index}", arch)
+        sbom = sbom_in_image(f"{signed.repo}@{manifest}")
+        assert sbom["name"].endswith(f" linux/{arch}")
+        # the index carries every platform's SBOM, the platform its own,
+        # each equal to the file inside that platform's image
+        assert sum(s["predicate"] == sbom for s in on_index) == 1, (arch, on_index)
+        r = verify_attestation(cosign_home, signed.pub, f"{signed.repo}@{manifest}")
+        assert r.returncode == 0, r.stderr
+        assert [s["predicate"] for s in statements(r)] == [sbom]
+        names = {p["name"]: p["versionInfo"] for p in sbom["packages"]}
+        for name, version in expect.items():
+            assert name in names, f"{name} missing from the attested SBOM of linux/{arch}"
+            assert names[name].startswith(version), (name, names[name], version)
+        assert set(also) <= set(names), (also, names)
+
+
+def test_verification_with_another_public_key_fails(signed, cosign_home):
+    _, other = key_pair(cosign_home, "other", "another password")
+    ref = f"{signed.repo}@{signed.digests[SIGNED]}"
+    r = verify(cosign_home, other, ref)
+    assert r.returncode != 0 and "no matching signatures" in r.stderr, r.stderr
+    r = verify_attestation(cosign_home, other, ref)
+    assert r.returncode != 0 and "no matching attestations" in r.stderr, r.stderr
+
+
+def test_an_image_pushed_under_a_signed_tag_fails_verification(signed, cosign_home, tmp_path):
+    """What someone with push rights but not the key can do: put another image
+    under the tag a user verifies.  Here the signed amd64 image plus a layer
+    that replaces /pgbouncer-entrypoint."""
+    tag = f"{signed.repo}:tampered"
+    crane("copy", f"{signed.repo}@{signed.digests[SIGNED]}", tag)
+    r = verify(cosign_home, signed.pub, tag)
+    assert r.returncode == 0, r.stderr  # so far the tag names the signed index
+    layer = tmp_path / "layer.tar"
+    with tarfile.open(layer, "w") as t:
+        data = b"#!/bin/sh\necho not ours\n"
+        info = tarfile.TarInfo("pgbouncer-entrypoint")
+        info.size, info.mode = len(data), 0o755
+        t.addfile(info, io.BytesIO(data))
+    crane("append", "-b", f"{signed.repo}@{platform_digest(tag, 'amd64')}", "-f", str(layer),
+          "-t", tag)
+    tampered = crane("digest", tag).stdout.strip()
+    assert tampered not in signed.digests.values()
+    r = verify(cosign_home, signed.pub, tag)
+    assert r.returncode != 0 and "no signatures found" in r.stderr, r.stderr
+    r = verify_attestation(cosign_home, signed.pub, tag)
+    assert r.returncode != 0 and "no matching attestations" in r.stderr, r.stderr
+
+
+def test_make_push_with_a_sign_key_that_is_not_there_stops_before_pushing(registry,
+                                                                          cosign_home):
+    missing = cosign_home / "no-such-dir/cosign.key"
+    p = sh("make", "-s", "push", f"REGISTRY={registry}", "TAG=nokey", f"SIGN_KEY={missing}",
+           cwd=ROOT, timeout=1800, check=False, env=cosign_env(cosign_home))
+    assert p.returncode != 0
+    assert (f'push: SIGN_KEY must name a readable cosign private key (cosign generate-key-pair), '
+            f'got "{missing}"') in p.stderr, p.stderr
+    assert "pushed" not in p.stdout
+    r = crane("digest", f"{registry}/pgbouncer-entrypoint:nokey", check=False)
+    assert r.returncode != 0, r.stdout
+
+
+def test_make_push_with_the_wrong_cosign_password_stops_before_pushing(signed, registry,
+                                                                       cosign_home):
+    p = sh("make", "-s", "push", f"REGISTRY={registry}", "TAG=wrongpass",
+           f"SIGN_KEY={signed.key}", cwd=ROOT, timeout=1800, check=False,
+           env=cosign_env(cosign_home, COSIGN_PASSWORD="wrong-Pass-7"))
+    assert p.returncode != 0
+    assert f'push: COSIGN_PASSWORD is not the password of SIGN_KEY "{signed.key}"\n' in p.stderr, \
+        p.stderr
+    assert "pushed" not in p.stdout
+    assert "wrong-Pass-7" not in p.stdout + p.stderr
+    r = crane("digest", f"{registry}/pgbouncer-entrypoint:wrongpass", check=False)
+    assert r.returncode != 0, r.stdout

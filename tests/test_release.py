@@ -37,6 +37,9 @@ def test_release_workflow_pushes_both_images_on_a_version_tag():
     steps = [s.get("run", "") for job in wf["jobs"].values() for s in job["steps"]]
     assert any("make push REGISTRY=\"ghcr.io/$owner\"" in s for s in steps)
     assert wf["permissions"]["packages"] == "write"
+    # signed keyless with the job's own identity, SBOMs attested
+    assert wf["permissions"]["id-token"] == "write"
+    assert any("make push REGISTRY=\"ghcr.io/$owner\" SIGN_KEYLESS=1" in s for s in steps)
 
 
 def version_lines(arch, binary):
