@@ -10,7 +10,7 @@
 #   helm-unittest  the chart's unit tests (charts/*/tests), run standalone
 #   k8s-decode     ours (tests/k8s): decodes rendered objects strictly with
 #                  client-go's scheme, so an unknown field fails
-# helm, cosign and client-go take 10-20 minutes each to compile on two cores,
+# helm, cosign and client-go take minutes each to compile on two cores,
 # so each build is kept outside the clone, in PGBE_TOOLS_CACHE (default
 # ~/.cache/pgbouncer-entrypoint/tools), one folder per pin, beside Go's own
 # module and build caches: a new clone on the same machine copies them.
