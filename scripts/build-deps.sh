@@ -26,14 +26,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 # The builds outlive the clone: a PREFIX that does not exist yet becomes a
 # link to PGBE_DEPS_CACHE/<digest>/<its name> (default
-# ~/.cache/pgbouncer-entrypoint/deps), the digest being that of this recipe,
-# the pins, the skipped patches, CC and the compiler's version.  A new clone
-# on the same machine (CI) links to what an earlier one built from the same
-# inputs instead of spending half an hour on it again; any change of inputs
-# is another folder, built from scratch.  Nothing built there carries its
-# path (-ffile-prefix-map; the tests look).  A lock keeps two clones from
-# building into one folder at once.  PGBE_DEPS_CACHE=off: a plain folder
-# in build/, as on a machine without a home.
+# ~/.cache/pgbouncer-entrypoint/deps), the digest being that of CC and the
+# compiler's version.  A new clone on the same machine (CI) links to what an
+# earlier one built instead of spending half an hour on it again; what its
+# pins or recipe change is rebuilt there as in build/ (the stamps below).
+# Nothing built there carries its path (-ffile-prefix-map; the tests look).
+# A lock keeps two clones from building into one folder at once.
+# PGBE_DEPS_CACHE=off: a plain folder in build/.
 # Only the project's own build/deps-* from its own pins: a trial with other
 # pins (DEPS_PINS, `only`) or another prefix builds where it is told.
 if [ ! -e "$1" ] && [ ! -L "$1" ] && [ "${PGBE_DEPS_CACHE:-}" != off ] &&
@@ -44,9 +43,7 @@ if [ ! -e "$1" ] && [ ! -L "$1" ] && [ "${PGBE_DEPS_CACHE:-}" != off ] &&
 	musl-gcc) ccv=$(gcc --version | head -1) ;;
 	*) ccv=$($cc --version | head -1) ;;
 	esac
-	digest=$( { cat "$top"/scripts/build-deps.sh "$top"/scripts/deps-apt.sh \
-		"$top"/scripts/deps.pins "$top"/scripts/deps.skip; echo "$cc $ccv"; } |
-		sha256sum | cut -c1-16)
+	digest=$(echo "$cc $ccv" | sha256sum | cut -c1-16)
 	cached="${PGBE_DEPS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pgbouncer-entrypoint/deps}/$digest/$(basename "$1")"
 	mkdir -p "$cached" "$(dirname "$1")"
 	ln -s "$cached" "$1"
