@@ -14,6 +14,7 @@
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
+#include "base/runas.h"
 #include "files/fileio.h"
 #include "files/safefile.h"
 #include "pg/console.h"

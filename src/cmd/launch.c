@@ -12,6 +12,7 @@
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
+#include "base/runas.h"
 #include "model/vars.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -6,6 +6,7 @@
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
+#include "base/runas.h"
 #include "cmd/drain.h"
 #include "cmd/launch.h"
 #include "cmd/procs.h"

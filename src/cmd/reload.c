@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
+#include "base/runas.h"
 #include "cmd/procs.h"
 #include "files/fileio.h"
 #include "model/settings.h"

@@ -10,6 +10,7 @@
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"
+#include "base/runas.h"
 #include "pg/local.h"
 #include "pg/pgio.h"
 

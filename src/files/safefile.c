@@ -11,6 +11,8 @@
 
 #include <openssl/crypto.h>
 
+#include "base/buf.h"
+
 /* Symbolic links followed on one path at most, like the kernel's limit. */
 #define MAX_LINKS 40
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/buf.h"
+
 static bool is_tchar(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"

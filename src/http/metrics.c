@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/deadline.h"
 #include "pg/local.h"
 #include "pg/pgio.h"

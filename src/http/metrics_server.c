@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/deadline.h"
 #include "base/log.h"
 #include "http/httpd.h"

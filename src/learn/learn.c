@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "base/log.h"

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "base/deadline.h"
 #include "base/exitcodes.h"
 #include "learn/scram_proto.h"

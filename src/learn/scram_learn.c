@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/deadline.h"
 #include "learn/pgconn.h"
 #include "learn/scram_proto.h"

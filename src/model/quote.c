@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "base/buf.h"
+
 static bool has_line_break(const char *v)
 {
 	return strpbrk(v, "\r\n") != NULL;

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/buf.h"
+
 #define I INT_MAX
 #define SSLMODES "disable allow prefer require verify-ca verify-full"
 

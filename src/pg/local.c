@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/buf.h"
 #include "files/fileio.h"
 #include "pg/pgio.h"
 #include "pg/wait.h"

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/buf.h"
+
 /* The server's SQLSTATE classes and codes that mean "not now": too many
  * connections (53300) and other lack of resources, starting up or shutting
  * down (57P0x), connection trouble (08).  Any other SQLSTATE is an answer. */

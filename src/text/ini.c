@@ -7,6 +7,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "base/buf.h"
+
 static const char *skip_spaces(const char *p, const char *end)
 {
 	while (p < end && (*p == ' ' || *p == '\t'))

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/version.h"
 #include "files/fileio.h"
 #include "model/quote.h"

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
+
 /* libpgcommon (PostgreSQL src/common/saslprep.c); the header needs the
  * server's c.h, so the two declarations are repeated here. */
 typedef enum {
