@@ -834,6 +834,16 @@ static void test_reload_parsing(void)
 	db_user_case(ini, "bare", true, "plain");
 	db_user_case(ini, "ap", false, "");
 	db_user_case(ini, "user", false, "");
+	/* procs appends each process's lines where the last [pgbouncer] ends */
+	CHECK(ini_section_end(ini, "pgbouncer") == ini + strlen(ini), "section at the end");
+	CHECK(ini_section_end(ini, "databases") == strstr(ini, "[pgbouncer]"),
+	      "section before another");
+	CHECK(ini_section_end(ini, "peers") == NULL, "no such section");
+	{
+		const char *two = "[pgbouncer]\na=1\n  [pgbouncerx]\n[pgbouncer]\nb=2\n[users]\n";
+		CHECK(ini_section_end(two, "pgbouncer") == strstr(two, "[users]"), "the last one");
+		CHECK(ini_section_end("[pgbouncer]", "pgbouncer") != NULL, "no newline");
+	}
 	CHECK(console_version_number("PgBouncer 1.18.0") == 118, "version 1.18.0");
 	CHECK(console_version_number("PgBouncer 1.24.1 libevent 2.1.12") == 124, "version 1.24.1");
 	CHECK(console_version_number("PgBouncer x") == 0, "version garbage");

@@ -113,29 +113,11 @@ static int ini_word(char *const *command, const char *ini)
 	return -1;
 }
 
-/* Where the last [pgbouncer] section of TEXT ends (the next section header,
- * or the end), or NULL when TEXT has none.  pgbouncer's parser resets
- * every setting to its default at each [pgbouncer] header (libusual's
- * fill_defaults), so a file that includes the rendered one and then opens
- * a [pgbouncer] of its own would lose the rendered settings: each process
- * gets a copy with its own lines at the end of that section instead. */
-static const char *main_section_end(const char *text)
-{
-	const char *p = text, *end = NULL;
-	bool in_main = false;
-
-	while (*p) {
-		const char *line = p + strspn(p, " \t\r");
-		if (*line == '[') {
-			if (in_main)
-				end = p;
-			in_main = !strncmp(line, "[pgbouncer]", 11);
-		}
-		p += strcspn(p, "\n");
-		p += *p == '\n';
-	}
-	return in_main ? p : end;
-}
+/* pgbouncer's parser resets every setting to its default at each
+ * [pgbouncer] header (libusual's fill_defaults), so a file that includes
+ * the rendered one and then opens a [pgbouncer] of its own would lose the
+ * rendered settings: each process gets a copy with its own lines at the
+ * end of the last [pgbouncer] section instead (ini_section_end). */
 
 static int refuse(int n, const char *why)
 {
@@ -159,7 +141,7 @@ int procs_check(int n, const char *ini_text, int version, char *const *command, 
 			 version / 100, version % 100);
 		return refuse(n, why);
 	}
-	if (ini_text && !main_section_end(ini_text))
+	if (ini_text && !ini_section_end(ini_text, "pgbouncer"))
 		return refuse(n, "pgbouncer.ini has no [pgbouncer] section of its own (each "
 				 "process's copy adds its lines there)");
 	if (ini_word(command, ini) < 0) {
@@ -230,7 +212,7 @@ static bool own_dir(const char *dir)
 
 int procs_ini(const char *main_text, int n, int i, const struct local *l, struct buf *out)
 {
-	const char *end = main_text ? main_section_end(main_text) : NULL;
+	const char *end = main_text ? ini_section_end(main_text, "pgbouncer") : NULL;
 
 	if (!end)
 		return EX_CONFIG;

@@ -1,6 +1,6 @@
 /* Reading back a pgbouncer.ini (ours or the user's), in pgbouncer's own
- * syntax, for the few values we need: where pgbouncer listens (pg/local.h)
- * and a database's forced user (reload).  The one reader of ini text; the
+ * syntax, for the few values we need: where pgbouncer listens (pg/local.h),
+ * a database's forced user (reload) and where a section ends (procs).  The one reader of ini text; the
  * template (template.h) writes ini text and tracks sections as it goes. */
 #include "text/ini.h"
 
@@ -16,6 +16,30 @@ static const char *skip_spaces(const char *p, const char *end)
 	return p;
 }
 
+/* Does the line at P (spaces skipped) open [SECTION]? */
+static bool opens(const char *p, const char *section, size_t slen)
+{
+	return *p == '[' && !strncmp(p + 1, section, slen) && p[1 + slen] == ']';
+}
+
+const char *ini_section_end(const char *text, const char *section)
+{
+	size_t slen = strlen(section);
+	const char *line = text, *end = NULL;
+	bool in_section = false;
+
+	while (*line) {
+		const char *eol = line + strcspn(line, "\n"), *p = skip_spaces(line, eol);
+		if (*p == '[') {
+			if (in_section)
+				end = line;
+			in_section = opens(p, section, slen);
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	return in_section ? line : end;
+}
+
 bool ini_get(const char *text, const char *section, const char *key, struct buf *out)
 {
 	size_t slen = strlen(section), klen = strlen(key);
@@ -27,7 +51,7 @@ bool ini_get(const char *text, const char *section, const char *key, struct buf 
 			end = line + strlen(line);
 		p = skip_spaces(line, end);
 		if (*p == '[')
-			in_section = !strncmp(p + 1, section, slen) && p[1 + slen] == ']';
+			in_section = opens(p, section, slen);
 		else if (in_section && !strncmp(p, key, klen) &&
 			 (p[klen] == ' ' || p[klen] == '\t' || p[klen] == '=')) {
 			const char *v = skip_spaces(p + klen, end);

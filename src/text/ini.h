@@ -15,4 +15,9 @@ bool ini_get(const char *text, const char *section, const char *key, struct buf 
  * of an ini TEXT into OUT ("" when none).  false when TEXT has no DB. */
 bool ini_db_user(const char *text, const char *db, struct buf *out);
 
+/* Where the last [SECTION] of an ini TEXT ends: the start of the line of
+ * the next section header, or the end of TEXT; NULL when TEXT has no
+ * [SECTION]. */
+const char *ini_section_end(const char *text, const char *section);
+
 #endif
