@@ -635,6 +635,17 @@ static void test_scram_rfc7677(void)
 	      "server-first: %s", why);
 	CHECK(scram_client_final(&s, "pencil", &b) && !strcmp(buf_str(&b), RFC_CFINAL),
 	      "client-final: %s", buf_str(&b));
+	{ /* the same message from a salted password kept from an earlier login */
+		unsigned char salted[SCRAM_KEY_LEN];
+		struct buf kept;
+
+		buf_init(&kept);
+		CHECK(scram_salted_password(&s, "pencil", salted) &&
+			      scram_client_final_salted(&s, salted, &kept) &&
+			      !strcmp(buf_str(&kept), RFC_CFINAL),
+		      "client-final from a kept salted password: %s", buf_str(&kept));
+		buf_free(&kept);
+	}
 	CHECK(scram_verify_server_final(&s, RFC_SFINAL, strlen(RFC_SFINAL), &why),
 	      "server-final: %s", why);
 	CHECK(!scram_verify_server_final(&s, "v=7rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", 46,

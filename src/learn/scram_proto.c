@@ -288,7 +288,7 @@ static bool hmac(const unsigned char *key, const void *data, size_t len, unsigne
 }
 
 /* SaltedPassword = Hi(SASLprep(password), salt, i) = PBKDF2-HMAC-SHA-256 */
-static bool salted_password(const struct scram_state *s, const char *password, unsigned char *out)
+bool scram_salted_password(const struct scram_state *s, const char *password, unsigned char *out)
 {
 	char *pw = secret_saslprep(password);
 	bool ok = pw && PKCS5_PBKDF2_HMAC(pw, (int)strlen(pw), s->salt, s->saltlen, s->iterations,
@@ -320,9 +320,9 @@ static bool proofs(struct scram_state *s, const unsigned char *salted, const str
 	return ok;
 }
 
-bool scram_client_final(struct scram_state *s, const char *password, struct buf *out)
+bool scram_client_final_salted(struct scram_state *s, const unsigned char *salted, struct buf *out)
 {
-	unsigned char salted[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
+	unsigned char proof[SCRAM_KEY_LEN];
 	unsigned char enc[4 * ((SCRAM_KEY_LEN + 2) / 3) + 1];
 	struct buf auth, bare;
 	bool ok;
@@ -331,17 +331,25 @@ bool scram_client_final(struct scram_state *s, const char *password, struct buf 
 	buf_printf(&bare, "c=biws,r=%s", s->server_nonce); /* biws = base64("n,,") */
 	buf_init(&auth);
 	buf_printf(&auth, "%s,%s,%s", s->client_first_bare, s->server_first, buf_str(&bare));
-	ok = !auth.oom && !bare.oom && salted_password(s, password, salted) &&
-	     proofs(s, salted, &auth, proof);
+	ok = !auth.oom && !bare.oom && proofs(s, salted, &auth, proof);
 	if (ok) {
 		EVP_EncodeBlock(enc, proof, sizeof(proof));
 		buf_printf(out, "%s,p=%s", buf_str(&bare), enc);
 	}
-	OPENSSL_cleanse(salted, sizeof(salted));
 	OPENSSL_cleanse(proof, sizeof(proof));
 	buf_free(&auth);
 	buf_free(&bare);
 	return ok && !out->oom;
+}
+
+bool scram_client_final(struct scram_state *s, const char *password, struct buf *out)
+{
+	unsigned char salted[SCRAM_KEY_LEN];
+	bool ok = scram_salted_password(s, password, salted) &&
+		  scram_client_final_salted(s, salted, out);
+
+	OPENSSL_cleanse(salted, sizeof(salted));
+	return ok;
 }
 
 bool scram_verify_server_final(const struct scram_state *s, const char *msg, size_t len,

@@ -89,6 +89,12 @@ bool scram_parse_server_first(struct scram_state *s, const char *msg, size_t len
 /* client-final "c=biws,r=<nonce>,p=<proof>" and the server signature to
  * expect, from the SASLprep'd password. */
 bool scram_client_final(struct scram_state *s, const char *password, struct buf *out);
+/* The two halves of scram_client_final: the PBKDF2 (SCRAM_KEY_LEN bytes
+ * into OUT), which depends only on the password, salt and count, and the
+ * message from it.  A client logging in again with the same salt may keep
+ * the first (the load generator of make bench does; libpq does not). */
+bool scram_salted_password(const struct scram_state *s, const char *password, unsigned char *out);
+bool scram_client_final_salted(struct scram_state *s, const unsigned char *salted, struct buf *out);
 
 /* Does server-final "v=<signature>" carry the signature we expect?  "e=..."
  * and anything else: false with *WHY set. */
