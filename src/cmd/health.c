@@ -20,6 +20,7 @@
 #include "model/quote.h"
 #include "pg/local.h"
 #include "pg/pgio.h"
+#include "pg/resolve.h"
 
 #define HEALTH_MS 1800 /* answer within the 2 s a probe allows */
 
@@ -74,16 +75,18 @@ out:
 	return ok;
 }
 
-/* Liveness without a login: the Unix socket, else a numeric TCP address
- * (a name would need a lookup; then a libpq ping instead).  -1 when
- * neither applies. */
+/* Liveness without a login: the Unix socket, else each TCP address of
+ * HOST (a name is looked up under DEADLINE, resolve.h) until one answers.
+ * -1 when neither applies. */
 static int probe_quietly(const struct local *l, const char *host, long long deadline)
 {
 	struct sockaddr_un un = {.sun_family = AF_UNIX};
 	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
 				 .ai_socktype = SOCK_STREAM},
 			*ai = NULL;
-	int ok;
+	struct addrs a;
+	struct buf why;
+	int ok = 0;
 
 	if (l->socket_dir[0]) {
 		if ((size_t)snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%s",
@@ -91,10 +94,20 @@ static int probe_quietly(const struct local *l, const char *host, long long dead
 			return -1;
 		return answers_ssl_request((struct sockaddr *)&un, sizeof(un), deadline);
 	}
-	if (!host || getaddrinfo(host, l->port, &hints, &ai) != 0)
+	if (!host)
 		return -1;
-	ok = answers_ssl_request(ai->ai_addr, ai->ai_addrlen, deadline);
-	freeaddrinfo(ai);
+	buf_init(&why);
+	if (resolve_host(host, deadline, &a, &why) != EX_OK) {
+		log_error("health: %s", buf_str(&why));
+		a.n = 0;
+	}
+	buf_free(&why);
+	for (int i = 0; i < a.n && !ok; i++) {
+		if (getaddrinfo(a.addr[i], l->port, &hints, &ai) != 0)
+			continue;
+		ok = answers_ssl_request(ai->ai_addr, ai->ai_addrlen, deadline);
+		freeaddrinfo(ai);
+	}
 	return ok;
 }
 
@@ -125,9 +138,7 @@ static int health_one(const struct config *c, const char *dir, const struct loca
 		ok = query_ok(l->socket_dir, l->port, "pgbouncer", "pgbouncer", NULL,
 			      "SHOW VERSION", deadline);
 	else if (host) {
-		const char *keys[] = {"host", "port", "dbname", "user", "connect_timeout", NULL};
-		const char *vals[] = {host, l->port, "pgbouncer", "pgbouncer", "2", NULL};
-		ok = PQpingParams(keys, vals, 0) == PQPING_OK;
+		ok = probe_quietly(l, host, deadline) == 1;
 		if (!ok)
 			log_error("health: pgbouncer does not answer on %s:%s", host, l->port);
 	} else {
