@@ -207,14 +207,19 @@ demo: $(BIN) $(PGBOUNCER_BIN)
 # Benchmarks: medians and ratios from one run, printed and written to
 # bench/results.md, never asserted.  A glibc build of the same pgbouncer
 # (build/deps-host, shared with `make san`) is the comparison for the image's
-# static musl one.  BENCH_SECONDS and BENCH_REPS scale it (about 10 minutes).
+# static musl one.  BENCH_SECONDS and BENCH_REPS scale it (about 20 minutes).
 GLIBC_PGBOUNCER := build/deps-host/bin/pgbouncer
 $(GLIBC_PGBOUNCER): $(DEPS_INPUTS)
 	scripts/install-build-packages.sh
 	scripts/build-deps.sh build/deps-host gcc pgbouncer
 	@touch $@
 
-bench: $(BIN) $(PGBOUNCER_BIN) $(GLIBC_PGBOUNCER)
+# bench/processes.py's lean client (bench/loadgen.c), linked like the unit tests
+LOADGEN := $(OUT)/loadgen
+$(LOADGEN): bench/loadgen.c $(OBJ) $(FLAGS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -pthread -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
+
+bench: $(BIN) $(PGBOUNCER_BIN) $(GLIBC_PGBOUNCER) $(LOADGEN)
 	scripts/install-test-packages.sh
 	scripts/install-bench-packages.sh
 	/usr/bin/python3 bench/bench.py
@@ -287,7 +292,8 @@ $(FUZZ_OUT)/fuzz_%: $(FUZZ_OUT)/obj/fuzz_%.o $(FUZZ_OBJ)
 		-lpq -lpgcommon -lpgport -lssl -lcrypto -lpthread
 
 clean:
-	rm -rf build/obj build/host build/fuzz build/arm64 build/pgbouncer-entrypoint build/unit-tests
+	rm -rf build/obj build/host build/fuzz build/arm64 build/pgbouncer-entrypoint build/unit-tests \
+		build/loadgen
 
 # build/ only: the dependency and tool caches it links to stay in
 # ~/.cache/pgbouncer-entrypoint (docs/building.md)

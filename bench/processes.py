@@ -1,12 +1,16 @@
 """make bench, PGBOUNCER_PROCESSES (issue 20): one pgbouncer against N peered
 ones on the same port, for the two workloads where pgbouncer's own CPU is
 the limit: persistent connections with client TLS, and pooled logins (-C)
-with the learned SCRAM secret.  Medians of interleaved runs, with pgbouncer
-CPU per transaction summed over every process.  Replaces its section of
-bench/results.md (bench.py writes the rest).  Asserts nothing."""
+with the learned SCRAM secret, each driven by pgbench and by the lean
+client (bench/loadgen.c).  Medians of interleaved runs, with the CPU per
+transaction of pgbouncer (every process summed), PostgreSQL and the client,
+and from them the most a second process can add on this machine's cores.
+Replaces its section of bench/results.md (bench.py writes the rest).
+Asserts nothing."""
 import os
 import pathlib
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -25,6 +29,7 @@ REPS = int(os.environ.get("BENCH_REPS", "5"))
 CLIENTS = 16
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 USER, DB, PASSWORD = "bench", "bench", "bench-pw-Zq7"
+LOADGEN = ROOT / "build" / "loadgen"
 BEGIN, END = "<!-- processes: bench/processes.py -->", "<!-- /processes -->"
 
 
@@ -85,44 +90,128 @@ class Run:
         self.log.close()
 
 
-def pgbench(port, args, sslmode):
-    cmd = as_run_user([PGBENCH, "-n", "-S", "-h", "127.0.0.1", "-p", str(port), "-U", USER]
-                      + args + ["-T", str(SECONDS), DB])
-    env = {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "PGPASSWORD": PASSWORD,
-           "PGSSLMODE": sslmode, "PGCONNECT_TIMEOUT": "10"}
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=SECONDS + 120)
-    m = re.search(r"^tps = ([\d.]+)", p.stdout, re.M)
-    done = re.search(r"actually processed: (\d+)", p.stdout)
+def postgres_cpu_ns(pg):
+    """PostgreSQL's CPU: the postmaster's and every child's (the pool's
+    server connections stay open through a run, so none is lost)."""
+    pid = int((pathlib.Path(pg.dir) / "postmaster.pid").read_text().split()[0])
+    kids = pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for p in [pid] + [int(k) for k in kids]:
+        try:
+            total += int(pathlib.Path(f"/proc/{p}/schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def client(cmd, env):
+    """Run one client to its end: (its stdout, the CPU seconds it used)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.run(as_run_user(cmd), env=env, capture_output=True, text=True,
+                       timeout=SECONDS + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed:\n" + p.stdout + p.stderr)
+    return p.stdout, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def client_env(sslmode="disable"):
+    return {"PATH": os.environ["PATH"], "HOME": "/nonexistent", "PGPASSWORD": PASSWORD,
+            "PGSSLMODE": sslmode, "PGCONNECT_TIMEOUT": "10"}
+
+
+def pgbench(port, per_login, tls):
+    """pgbench -S: (tps, transactions, client CPU seconds)."""
+    out, cpu = client([PGBENCH, "-n", "-S", "-h", "127.0.0.1", "-p", str(port), "-U", USER,
+                       "-c", str(CLIENTS), "-j", "2"] + (["-C"] if per_login else [])
+                      + ["-T", str(SECONDS), DB], client_env("require" if tls else "disable"))
+    m = re.search(r"^tps = ([\d.]+)", out, re.M)
+    done = re.search(r"actually processed: (\d+)", out)
     if not m or not done:
-        raise RuntimeError("pgbench failed:\n" + p.stdout + p.stderr)
-    return float(m.group(1)), int(done.group(1))
+        raise RuntimeError("pgbench printed no tps:\n" + out)
+    return float(m.group(1)), int(done.group(1)), cpu
 
 
-def interleaved(runs, args, sslmode):
-    """{name: (median tps, median pgbouncer CPU us per transaction)}."""
-    tps = {n: [] for n in runs}
-    cpu = {n: [] for n in runs}
+def lean(port, per_login, tls):
+    """bench/loadgen (the lean client): (tps, transactions, client CPU seconds)."""
+    out, cpu = client([LOADGEN, "-h", "127.0.0.1", "-p", str(port), "-U", USER, "-d", DB,
+                       "-c", str(CLIENTS), "-T", str(SECONDS)]
+                      + (["-C"] if per_login else []) + (["-s"] if tls else []), client_env())
+    got = dict(line.split(" ", 1) for line in out.split("\n") if " " in line)
+    return float(got["tps"]), int(got["transactions"]), cpu
+
+
+def interleaved(runs, pg, drive, per_login, tls):
+    """{name: medians (tps, pgbouncer, PostgreSQL, client CPU us per transaction)}."""
+    got = {n: [] for n in runs}
     for r in range(REPS):
         for name, run in runs.items():
-            before = run.cpu_ns()
-            t, done = pgbench(run.port, args, sslmode)
-            tps[name].append(t)
-            cpu[name].append((run.cpu_ns() - before) / 1000 / max(done, 1))
-            log(f"{name} rep {r + 1}: {t:.0f} tps, {cpu[name][-1]:.1f} us/txn")
-    return {n: (statistics.median(tps[n]), statistics.median(cpu[n])) for n in runs}
+            b0, p0 = run.cpu_ns(), postgres_cpu_ns(pg)
+            t, done, c = drive(run.port, per_login, tls)
+            done = max(done, 1)
+            row = (t, (run.cpu_ns() - b0) / 1000 / done,
+                   (postgres_cpu_ns(pg) - p0) / 1000 / done, c * 1e6 / done)
+            got[name].append(row)
+            log(f"{name} rep {r + 1}: {t:.0f} tps, us/txn pgbouncer {row[1]:.1f} "
+                f"PostgreSQL {row[2]:.1f} client {row[3]:.1f}")
+    return {n: tuple(statistics.median(v[i] for v in got[n]) for i in range(4)) for n in runs}
 
 
-def section(rows, auto_n):
-    cores = len(os.sched_getaffinity(0))
+def allowed(cores, n, b, p, c):
+    """The most N processes can gain over one on CORES shared by all three:
+    one pgbouncer serves at most 1/b transactions a second, the machine
+    CORES/(b+p+c); N pgbouncers at most N/b."""
+    one = min(1 / b, cores / (b + p + c))
+    return min(n / b, cores / (b + p + c)) / one
+
+
+def section(rows, auto_n, cores, scaling):
     out = [BEGIN, "", "## Several pgbouncers on one port (`PGBOUNCER_PROCESSES`)", "",
-           f"- {cores} CPUs; PostgreSQL, pgbench (-c{CLIENTS} -j2) and pgbouncer share them; "
+           f"- {cores} CPUs; PostgreSQL, the client (-c{CLIENTS}) and pgbouncer share them; "
            f"`auto` came to {auto_n} here; {SECONDS} s per run, median of {REPS} runs per "
            "variant, variants interleaved",
-           "- pgbouncer CPU per transaction: every process's, summed", "",
-           "| workload | variant | median | ratio to N=1 | goal | pgbouncer CPU per transaction |",
-           "|---|---|---:|---|---|---:|"]
-    out += rows + ["", END]
+           "- CPU per transaction: pgbouncer's (every process's, summed), PostgreSQL's "
+           "(postmaster and backends), the client's",
+           "- clients: pgbench -S (-j2), and the lean client bench/loadgen.c (one blocking "
+           "thread per connection, pgbench -S's select; with -C it keeps the SCRAM salted "
+           "password after its first login, where libpq runs the PBKDF2 at every login)",
+           "- allowed: the most a second pgbouncer can add on these cores, from N=1's CPU "
+           "per transaction: min(2/b, cores/(b+p+c)) / min(1/b, cores/(b+p+c)), with b, "
+           "p, c pgbouncer's, PostgreSQL's and the client's",
+           "",
+           "| workload | variant | median | ratio to N=1 | goal | allowed | CPU per transaction "
+           "(pgbouncer / PostgreSQL / client) |",
+           "|---|---|---:|---|---|---|---:|"]
+    out += rows + [""] + scaling + ["", END]
     return "\n".join(out)
+
+
+def scaling_note(per_process, needs):
+    """How many cores the goals need when PostgreSQL and the client share
+    them, and what N processes on cores of their own should give, from the
+    measured growth of pgbouncer's CPU per transaction from N=1 to N=2."""
+    lines = ["Cores the goal needs when PostgreSQL and the client run beside the pool: "
+             "one pgbouncer serves at most 1/b transactions a second, so R times that needs "
+             "R x (b+p+c)/b cores, with b, p, c from N=1's row:", ""]
+    for label, b, total, goal in needs:
+        lines.append(f"- {label}: pgbouncer {100 * b / total:.0f} % of the CPU per "
+                     f"transaction: {goal:.1f}x needs {goal * total / b:.1f} cores, "
+                     f"2x needs {2 * total / b:.1f}")
+    lines += ["", "What to expect on 8 and 16 cores, with the clients and PostgreSQL on "
+              "other machines (as in production): each pgbouncer is then limited by its own "
+              "core, so N processes serve about N x (CPU per transaction at N=1) / (at N); "
+              "with the per-process cost measured at N=2 here:", ""]
+    for label, (b1, b2) in per_process.items():
+        r = b2 / b1
+        lines.append(f"- {label}: {b1:.0f} us at N=1, {b2:.0f} us at N=2 ({r:.2f}x): "
+                     f"8 cores about {8 / r:.1f}x, 16 cores about {16 / r:.1f}x")
+    lines += ["", "The cost per transaction grows with N where processes share a core with "
+              "PostgreSQL and the client (caches, more switches between processes); on "
+              "cores of their own it should stay near N=1's, so these are the low end. "
+              "so_reuseport spreads connections by a hash of the address pair, not by "
+              "load, so with few long-lived connections one process can get more than "
+              "its share."]
+    return lines
 
 
 def write(text):
@@ -146,6 +235,8 @@ def main():
         os.chmod(bindir, 0o755)
         pgb = bindir / "pgbouncer"
         shutil.copy2(static, pgb)
+        global LOADGEN  # run as the run user, which may not reach the checkout
+        LOADGEN = shutil.copy2(LOADGEN, bindir / "loadgen")
         tlsdir = make_tls_files(work / "tls")
         pg = Postgres(work / "pg")
         pg.extra_conf = "max_connections = 200\nshared_buffers = 64MB\n"
@@ -158,20 +249,30 @@ def main():
         for name, n in (("N=1", 1), ("N=2", 2), ("auto", "auto")):
             runs[name] = Run(work, name.replace("=", ""), pgb, pg, n, tlsdir)
         auto_n = runs["auto"].n
-        rows = []
-        for label, args, sslmode, goal in (
-                (f"persistent, client TLS: pgbench -S -c{CLIENTS}", ["-c", str(CLIENTS), "-j",
-                                                                    "2"], "require", ">= 1.4x"),
-                (f"pooled logins, learned secret: pgbench -C -S -c{CLIENTS}",
-                 ["-C", "-c", str(CLIENTS), "-j", "2"], "disable", ">= 1.5x")):
+        cores = len(os.sched_getaffinity(0))
+        rows, per_process, needs = [], {}, []
+        for label, drive, per_login, tls, goal in (
+                (f"persistent, client TLS: pgbench -S -c{CLIENTS}", pgbench, False, True,
+                 ">= 1.4x"),
+                (f"persistent, client TLS: lean client -c{CLIENTS}", lean, False, True,
+                 ">= 1.4x"),
+                (f"pooled logins, learned secret: pgbench -C -S -c{CLIENTS}", pgbench, True,
+                 False, ">= 1.5x"),
+                (f"pooled logins, learned secret: lean client -C -c{CLIENTS}", lean, True,
+                 False, ">= 1.5x")):
             log(label)
-            res = interleaved(runs, args, sslmode)
-            base = res["N=1"][0]
-            for i, (name, (t, c)) in enumerate(res.items()):
+            res = interleaved(runs, pg, drive, per_login, tls)
+            base = res["N=1"]
+            if drive is lean:
+                per_process[label.split(":")[0]] = (base[1], res["N=2"][1])
+            needs.append((label, base[1], sum(base[1:]), float(goal.split()[1][:-1])))
+            for i, (name, (t, b, p, c)) in enumerate(res.items()):
+                most = (f"{allowed(cores, 2, *base[1:]):.2f}x" if name == "N=2" else "")
                 rows.append(f"| {label if i == 0 else ''} | {name}"
                             f"{f' ({auto_n})' if name == 'auto' else ''} | {t:.0f} tps | "
-                            f"{t / base:.2f}x | {goal if name == 'N=2' else ''} | {c:.0f} us |")
-        text = section(rows, auto_n)
+                            f"{t / base[0]:.2f}x | {goal if name == 'N=2' else ''} | {most} | "
+                            f"{b:.0f} / {p:.0f} / {c:.0f} us |")
+        text = section(rows, auto_n, cores, scaling_note(per_process, needs))
         print(text)
         write(text)
     finally:

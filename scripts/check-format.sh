@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 cf=$(command -v clang-format-14 || command -v clang-format || true)
 [ -n "$cf" ] || { echo "check-format: clang-format is not installed" >&2; exit 1; }
 "$cf" --version | grep -q ' 14\.' || { echo "check-format: need clang-format 14 (.clang-format is pinned to it)" >&2; exit 1; }
-files=$(git ls-files 'src/*/*.c' 'src/*/*.h' 'tests/*.c' 'tests/fuzz/*.c' 2>/dev/null || true)
+files=$(git ls-files 'src/*/*.c' 'src/*/*.h' 'tests/*.c' 'tests/fuzz/*.c' 'bench/*.c' 2>/dev/null || true)
 if [ "${1:-}" = --fix ]; then
 	"$cf" -i $files
 	exit 0
