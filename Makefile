@@ -171,10 +171,16 @@ endif
 $(UNIT): tests/unit.c $(OBJ) $(FLAGS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
 
+# make bench's lean client (bench/loadgen.c), linked like the unit tests; its
+# tests are in tests/test_clients.py
+LOADGEN := $(OUT)/loadgen
+$(LOADGEN): bench/loadgen.c $(OBJ) $(FLAGS)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -pthread -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
+
 unit: $(UNIT)
 	$(UNIT) tests/data
 
-test: $(BIN) $(UNIT) $(PGBOUNCER_BIN) arm64 tools
+test: $(BIN) $(UNIT) $(PGBOUNCER_BIN) $(LOADGEN) arm64 tools
 	scripts/install-test-packages.sh
 	tests/run
 
@@ -182,7 +188,7 @@ test: $(BIN) $(UNIT) $(PGBOUNCER_BIN) arm64 tools
 # integration tiers (pytest.ini) against this build and Debian's pgbouncer;
 # no images, registry, arm64 or fuzzing (make test runs those too).  One
 # pytest worker per core (pytest-xdist): each starts its own PostgreSQL.
-check: $(BIN) $(UNIT)
+check: $(BIN) $(UNIT) $(LOADGEN)
 	scripts/install-test-packages.sh
 	$(UNIT) tests/data
 	scripts/check-format.sh
@@ -213,11 +219,6 @@ $(GLIBC_PGBOUNCER): $(DEPS_INPUTS)
 	scripts/install-build-packages.sh
 	scripts/build-deps.sh build/deps-host gcc pgbouncer
 	@touch $@
-
-# bench/processes.py's lean client (bench/loadgen.c), linked like the unit tests
-LOADGEN := $(OUT)/loadgen
-$(LOADGEN): bench/loadgen.c $(OBJ) $(FLAGS)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -pthread -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
 
 bench: $(BIN) $(PGBOUNCER_BIN) $(GLIBC_PGBOUNCER) $(LOADGEN)
 	scripts/install-test-packages.sh

@@ -72,14 +72,19 @@ struct client {
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
+	/* one message from the first thread to fail; the others wait here
+	 * until _exit ends them (exit's handlers would free what they use) */
+	static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
 	va_list ap;
 
+	pthread_mutex_lock(&once);
 	fputs("loadgen: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-	exit(1);
+	fflush(stderr);
+	_exit(1);
 }
 
 static double now(void)

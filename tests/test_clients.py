@@ -10,8 +10,8 @@ import tempfile
 
 import pytest
 
-from utils import (BIN, PGBOUNCER, STATIC, base_env, free_port, process_env, psql,
-                      record_output, wait_port)
+from utils import (BIN, PGBOUNCER, ROOT, STATIC, base_env, free_port, make_tls_files,
+                   process_env, psql, record_output, wait_port)
 
 PY = "/usr/bin/python3"  # Debian's, with python3-django, -psycopg2, -asyncpg
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
@@ -359,6 +359,61 @@ def bench_ok(r):
 def test_pgbench_simple_and_extended_protocol_work(bench_pool, mode):
     r = pgbench(bench_pool, "-M", mode, "-c", "8", "-j", "2", "-t", "50")
     assert bench_ok(r), r.stdout + r.stderr
+
+
+# ---- make bench's lean client (bench/loadgen.c) ------------------------------
+
+LOADGEN = ROOT / "build" / "loadgen"
+
+
+def loadgen(p, *args, password=PASSWORD):
+    r = subprocess.run([str(LOADGEN), "-h", "127.0.0.1", "-p", str(p.port), "-U", p.user,
+                        "-d", p.db, "-c", "4", "-T", "1"] + list(args),
+                       env={"PATH": os.environ["PATH"], "PGPASSWORD": password},
+                       capture_output=True, text=True, timeout=60)
+    return r, dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
+
+
+@pytest.fixture
+def tls_bench_pool(pool, workdir):
+    tls = make_tls_files(workdir / f"tls-loadgen-{counter[0]}")
+    p = pool(PGBOUNCER_CLIENT_TLS_SSLMODE="require",
+             PGBOUNCER_CLIENT_TLS_KEY_FILE=str(tls / "server.key"),
+             PGBOUNCER_CLIENT_TLS_CERT_FILE=str(tls / "server.crt"))
+    assert pgbench(p, "-i", "-q", "-s", "1").returncode == 0
+    return p
+
+
+@pytest.fixture
+def quiet_bench_pool(pool):
+    """Thousands of logins a second: no log line for each (Pool's output is
+    a pipe read only at the end)."""
+    p = pool(PGBOUNCER_LOG_CONNECTIONS="0", PGBOUNCER_LOG_DISCONNECTIONS="0")
+    assert pgbench(p, "-i", "-q", "-s", "1").returncode == 0
+    return p
+
+
+@pytest.mark.parametrize("args", [[], ["-C"]], ids=["persistent", "login-per-transaction"])
+def test_bench_lean_client_runs_pgbench_selects_through_the_pool(quiet_bench_pool, args):
+    """make bench's lean client logs in with SCRAM (keeping the salted
+    password with -C) and runs pgbench -S's select through the pool."""
+    r, got = loadgen(quiet_bench_pool, *args)
+    assert r.returncode == 0, r.stderr
+    assert int(got["transactions"]) > 0 and float(got["cpu_us_per_transaction"]) > 0, r.stdout
+
+
+def test_bench_lean_client_over_client_tls(tls_bench_pool):
+    r, got = loadgen(tls_bench_pool, "-s")
+    assert r.returncode == 0, r.stderr
+    assert int(got["transactions"]) > 0, r.stdout
+
+
+def test_bench_lean_client_says_what_the_server_refused(bench_pool):
+    r, _ = loadgen(bench_pool, "-C", password="not-the-password")
+    assert r.returncode == 1
+    # 1.18 says "SASL authentication failed", 1.24 "password authentication failed"
+    assert re.search(r"^loadgen: the server said: \w+ authentication failed$", r.stderr,
+                     re.M), r.stderr
 
 
 def test_pgbench_prepared_works_where_pgbouncer_keeps_prepared_statements(bench_pool):
