@@ -171,11 +171,14 @@ endif
 $(UNIT): tests/unit.c $(OBJ) $(FLAGS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
 
-# make bench's lean client (bench/loadgen.c), linked like the unit tests; its
-# tests are in tests/test_clients.py
+# make bench's lean client (bench/loadgen.c), linked like the unit tests and,
+# as pgbouncer is, with mimalloc (musl's malloc has one lock for all of the
+# client's threads, and a TLS handshake allocates often); its tests are in
+# tests/test_clients.py
 LOADGEN := $(OUT)/loadgen
-$(LOADGEN): bench/loadgen.c $(OBJ) $(FLAGS)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -pthread -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
+$(LOADGEN): bench/loadgen.c $(OBJ) $(FLAGS) | $(PGBOUNCER_BIN)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -pthread -o $@ \
+		$(wildcard $(DEPS)/lib/mimalloc.o) $(filter-out $(FLAGS),$^) $(LIBS)
 
 unit: $(UNIT)
 	$(UNIT) tests/data

@@ -157,12 +157,11 @@ def interleaved(runs, pg, drive, per_login, tls):
     return {n: tuple(statistics.median(v[i] for v in got[n]) for i in range(4)) for n in runs}
 
 
-def allowed(cores, n, b, p, c):
-    """The most N processes can gain over one on CORES shared by all three:
-    one pgbouncer serves at most 1/b transactions a second, the machine
-    CORES/(b+p+c); N pgbouncers at most N/b."""
-    one = min(1 / b, cores / (b + p + c))
-    return min(n / b, cores / (b + p + c)) / one
+def ceiling(cores, tps1, b, p, c):
+    """The most N=2 can reach over N=1's TPS1 on CORES shared by all three:
+    it cannot use more than every core, at its own CPU per transaction
+    (b + p + c, measured at N=2), nor serve more than 1/b per process."""
+    return min(2 / b, cores / (b + p + c)) * 1e6 / tps1
 
 
 def section(rows, auto_n, cores, scaling):
@@ -175,28 +174,32 @@ def section(rows, auto_n, cores, scaling):
            "- clients: pgbench -S (-j2), and the lean client bench/loadgen.c (one blocking "
            "thread per connection, pgbench -S's select; with -C it keeps the SCRAM salted "
            "password after its first login, where libpq runs the PBKDF2 at every login)",
-           "- allowed: the most a second pgbouncer can add on these cores, from N=1's CPU "
-           "per transaction: min(2/b, cores/(b+p+c)) / min(1/b, cores/(b+p+c)), with b, "
-           "p, c pgbouncer's, PostgreSQL's and the client's",
+           "- ceiling: the most N=2 can reach over N=1 on these cores: min(2/b, "
+           "cores/(b+p+c)) over N=1's tps, with b, p, c the CPU per transaction of "
+           "pgbouncer, PostgreSQL and the client at N=2 (it cannot use more than every core)",
            "",
-           "| workload | variant | median | ratio to N=1 | goal | allowed | CPU per transaction "
+           "| workload | variant | median | ratio to N=1 | goal | ceiling | CPU per transaction "
            "(pgbouncer / PostgreSQL / client) |",
            "|---|---|---:|---|---|---|---:|"]
     out += rows + [""] + scaling + ["", END]
     return "\n".join(out)
 
 
-def scaling_note(per_process, needs):
+def scaling_note(per_process, needs, cores):
     """How many cores the goals need when PostgreSQL and the client share
     them, and what N processes on cores of their own should give, from the
     measured growth of pgbouncer's CPU per transaction from N=1 to N=2."""
-    lines = ["Cores the goal needs when PostgreSQL and the client run beside the pool: "
-             "one pgbouncer serves at most 1/b transactions a second, so R times that needs "
-             "R x (b+p+c)/b cores, with b, p, c from N=1's row:", ""]
-    for label, b, total, goal in needs:
-        lines.append(f"- {label}: pgbouncer {100 * b / total:.0f} % of the CPU per "
-                     f"transaction: {goal:.1f}x needs {goal * total / b:.1f} cores, "
-                     f"2x needs {2 * total / b:.1f}")
+    lines = ["Cores the goal needs when PostgreSQL and the client run beside the pool. "
+             "Here: R times N=1's tps at N=2's CPU per transaction (b+p+c) is R x tps x "
+             "(b+p+c) of CPU a second. In general: one pgbouncer serves at most 1/b "
+             "transactions a second, so for it to be what limits and a second one to give "
+             "R, the machine needs R x (b+p+c)/b cores (b, p, c of N=1).", ""]
+    for label, one, two, goal in needs:
+        here = goal * one[0] * sum(two[1:]) / 1e6
+        lines.append(f"- {label}: pgbouncer {100 * one[1] / sum(one[1:]):.0f} % of the CPU "
+                     f"per transaction; {goal:.1f}x needs {here:.1f} cores here "
+                     f"({cores} exist); in general {goal * sum(one[1:]) / one[1]:.1f} cores "
+                     f"for {goal:.1f}x, {2 * sum(one[1:]) / one[1]:.1f} for 2x")
     lines += ["", "What to expect on 8 and 16 cores, with the clients and PostgreSQL on "
               "other machines (as in production): each pgbouncer is then limited by its own "
               "core, so N processes serve about N x (CPU per transaction at N=1) / (at N); "
@@ -259,20 +262,22 @@ def main():
                 (f"pooled logins, learned secret: pgbench -C -S -c{CLIENTS}", pgbench, True,
                  False, ">= 1.5x"),
                 (f"pooled logins, learned secret: lean client -C -c{CLIENTS}", lean, True,
-                 False, ">= 1.5x")):
+                 False, ">= 1.5x"),
+                (f"pooled logins, learned secret, client TLS: lean client -C -s -c{CLIENTS}",
+                 lean, True, True, ">= 1.5x")):
             log(label)
             res = interleaved(runs, pg, drive, per_login, tls)
             base = res["N=1"]
             if drive is lean:
                 per_process[label.split(":")[0]] = (base[1], res["N=2"][1])
-            needs.append((label, base[1], sum(base[1:]), float(goal.split()[1][:-1])))
+            needs.append((label, base, res["N=2"], float(goal.split()[1][:-1])))
             for i, (name, (t, b, p, c)) in enumerate(res.items()):
-                most = (f"{allowed(cores, 2, *base[1:]):.2f}x" if name == "N=2" else "")
+                most = (f"{ceiling(cores, base[0], b, p, c):.2f}x" if name == "N=2" else "")
                 rows.append(f"| {label if i == 0 else ''} | {name}"
                             f"{f' ({auto_n})' if name == 'auto' else ''} | {t:.0f} tps | "
                             f"{t / base[0]:.2f}x | {goal if name == 'N=2' else ''} | {most} | "
                             f"{b:.0f} / {p:.0f} / {c:.0f} us |")
-        text = section(rows, auto_n, cores, scaling_note(per_process, needs))
+        text = section(rows, auto_n, cores, scaling_note(per_process, needs, cores))
         print(text)
         write(text)
     finally:
