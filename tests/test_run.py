@@ -162,12 +162,13 @@ def test_health_with_pgbouncer_up_and_down(pg, config_dir, running):
     assert d.returncode == 1
 
 
-def test_health_by_name_without_a_unix_socket(pg, config_dir, running):
-    """listen_addr a name and no Unix socket: health looks the name up under
-    its deadline and asks each address, live and deep alike."""
+@pytest.mark.parametrize("addr", ["localhost", "localhost,127.0.0.2"])
+def test_health_by_name_without_a_unix_socket(pg, config_dir, running, addr):
+    """listen_addr a name (or a list) and no Unix socket: health looks each
+    name up under its deadline and asks each address, live and deep alike."""
     user = new_user(pg, "pw-hn")
     port = free_port()
-    env = base_env(pg, user, "pw-hn", user, port, LISTEN_ADDR="localhost")
+    env = base_env(pg, user, "pw-hn", user, port, LISTEN_ADDR=addr)
     r = running(["run", "--config-dir", str(config_dir)], env)
     assert wait_port(port, 30), r.output()
     for deep in ([], ["--deep"]):
@@ -177,7 +178,7 @@ def test_health_by_name_without_a_unix_socket(pg, config_dir, running):
     for deep in ([], ["--deep"]):
         h = entrypoint(["health", *deep, "--config-dir", str(config_dir)], env, timeout=10)
         assert h.returncode == 1
-        assert f"does not answer on localhost:{port}" in h.stderr
+        assert f"does not answer on {addr}:{port}" in h.stderr
 
 
 def test_health_deep_fails_when_upstream_is_gone(late_pg, config_dir, running):

@@ -75,18 +75,49 @@ out:
 	return ok;
 }
 
-/* Liveness without a login: the Unix socket, else each TCP address of
- * HOST (a name is looked up under DEADLINE, resolve.h) until one answers.
- * -1 when neither applies. */
-static int probe_quietly(const struct local *l, const char *host, long long deadline)
+/* The time left before DEADLINE shared among N tries still to come: one
+ * address that drops packets must not leave none for the next. */
+static long long share(long long deadline, size_t n)
 {
-	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	long long now = deadline_now();
+
+	return now + (deadline > now ? (deadline - now) / (long long)(n ? n : 1) : 0);
+}
+
+/* Each address of NAME (looked up under DEADLINE, resolve.h) until one
+ * answers. */
+static bool name_answers(const char *name, const char *port, long long deadline)
+{
 	struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
 				 .ai_socktype = SOCK_STREAM},
 			*ai = NULL;
 	struct addrs a;
 	struct buf why;
-	int ok = 0;
+	bool ok = false;
+
+	buf_init(&why);
+	if (resolve_host(name, deadline, &a, &why) != EX_OK) {
+		if (why.len)
+			log_error("health: %s", buf_str(&why));
+		a.n = 0;
+	}
+	buf_free(&why);
+	for (int i = 0; i < a.n && !ok; i++) {
+		if (getaddrinfo(a.addr[i], port, &hints, &ai) != 0)
+			continue;
+		ok = answers_ssl_request(ai->ai_addr, ai->ai_addrlen,
+					 share(deadline, (size_t)(a.n - i)));
+		freeaddrinfo(ai);
+	}
+	return ok;
+}
+
+/* Liveness without a login: the Unix socket, else each entry of HOST (a
+ * listen_addr list, "a, b") in turn.  -1 when neither applies. */
+static int probe_quietly(const struct local *l, const char *host, long long deadline)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	size_t left = 1;
 
 	if (l->socket_dir[0]) {
 		if ((size_t)snprintf(un.sun_path, sizeof(un.sun_path), "%s/.s.PGSQL.%s",
@@ -96,19 +127,24 @@ static int probe_quietly(const struct local *l, const char *host, long long dead
 	}
 	if (!host)
 		return -1;
-	buf_init(&why);
-	if (resolve_host(host, deadline, &a, &why) != EX_OK) {
-		log_error("health: %s", buf_str(&why));
-		a.n = 0;
+	for (const char *c = host; *c; c++)
+		left += *c == ',';
+	for (const char *p = host;; left--) {
+		size_t n = strcspn(p, ","), skip = strspn(p, " \t");
+		char entry[256];
+
+		while (n > skip && strchr(" \t", p[n - 1]))
+			n--;
+		if (n - skip < sizeof(entry) && n > skip) {
+			memcpy(entry, p + skip, n - skip);
+			entry[n - skip] = '\0';
+			if (name_answers(local_loopback(entry), l->port, share(deadline, left)))
+				return 1;
+		}
+		p += strcspn(p, ",");
+		if (!*p++)
+			return 0;
 	}
-	buf_free(&why);
-	for (int i = 0; i < a.n && !ok; i++) {
-		if (getaddrinfo(a.addr[i], l->port, &hints, &ai) != 0)
-			continue;
-		ok = answers_ssl_request(ai->ai_addr, ai->ai_addrlen, deadline);
-		freeaddrinfo(ai);
-	}
-	return ok;
 }
 
 /* One pgbouncer, listening as L says; THROUGH: where the login of --deep

@@ -75,15 +75,19 @@ void local_process(const struct local *l, int n, int i, struct local *one)
 		one->socket_dir[0] = '\0';
 }
 
+const char *local_loopback(const char *addr)
+{
+	if (!strcmp(addr, "*") || !strncmp(addr, "0.0.0.0", 7))
+		return "127.0.0.1";
+	if (!strcmp(addr, "::"))
+		return "::1";
+	return addr;
+}
+
 const char *local_tcp_host(const struct local *l)
 {
-	if (!l->addr[0])
-		return NULL;
-	if (!strcmp(l->addr, "*") || !strncmp(l->addr, "0.0.0.0", 7))
-		return "127.0.0.1";
-	if (!strcmp(l->addr, "::"))
-		return "::1";
-	return l->addr; /* first entry of a list is good enough for a probe */
+	/* a list stays a list: libpq tries each host of "a,b" in turn */
+	return l->addr[0] ? local_loopback(l->addr) : NULL;
 }
 
 PGconn *local_login(const char *host, const char *port, const char *db, const char *user,

@@ -33,8 +33,11 @@ int local_processes(const struct local *l);
  * with N 1, L itself. */
 void local_process(const struct local *l, int n, int i, struct local *one);
 
-/* A TCP address that reaches it, or NULL when it listens on no TCP address. */
+/* A TCP address that reaches it (listen_addr, a list as pgbouncer takes
+ * it), or NULL when it listens on no TCP address. */
 const char *local_tcp_host(const struct local *l);
+/* An address to reach a listener on ADDR: loopback for the wildcards. */
+const char *local_loopback(const char *addr);
 
 /* A libpq login to DB as USER (PASSWORD may be NULL) that gives up at
  * DEADLINE (deadline_now() clock).  NULL with WHY filled on failure. */
