@@ -172,13 +172,14 @@ $(UNIT): tests/unit.c $(OBJ) $(FLAGS)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -o $@ $(filter-out $(FLAGS),$^) $(LIBS)
 
 # make bench's lean client (bench/loadgen.c), linked like the unit tests and,
-# as pgbouncer is, with mimalloc (musl's malloc has one lock for all of the
-# client's threads, and a TLS handshake allocates often); its tests are in
-# tests/test_clients.py
+# as pgbouncer is, with mimalloc, which the static pgbouncer's build makes
+# (musl's malloc has one lock for all of the client's threads, and a TLS
+# handshake allocates often); its tests are in tests/test_clients.py
 LOADGEN := $(OUT)/loadgen
+LOADGEN_MALLOC := $(if $(filter musl,$(FLAVOUR)),$(DEPS)/lib/mimalloc.o)
 $(LOADGEN): bench/loadgen.c $(OBJ) $(FLAGS) | $(PGBOUNCER_BIN)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDSTATIC) -pthread -o $@ \
-		$(wildcard $(DEPS)/lib/mimalloc.o) $(filter-out $(FLAGS),$^) $(LIBS)
+		$(LOADGEN_MALLOC) $(filter-out $(FLAGS),$^) $(LIBS)
 
 unit: $(UNIT)
 	$(UNIT) tests/data

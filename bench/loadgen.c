@@ -176,7 +176,9 @@ static void tls_start(struct conn *c)
 		die("the server does not do TLS");
 	c->ssl = SSL_new(opt.ctx);
 	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 || SSL_connect(c->ssl) != 1)
-		die("TLS handshake failed: %s", ERR_reason_error_string(ERR_get_error()));
+		die("TLS handshake failed: %s", ERR_peek_error()
+							? ERR_reason_error_string(ERR_get_error())
+							: "the connection ended");
 }
 
 /* SASLContinue: the client-final message, from the kept salted password
@@ -239,9 +241,10 @@ static void login(struct conn *c, struct client *cl)
 		case 0: /* AuthenticationOk */
 			break;
 		case 10: /* SASL */
-			if (!pgmsg_sasl_offers_scram(body, len) ||
-			    !scram_nonce(nonce, sizeof(nonce)))
+			if (!pgmsg_sasl_offers_scram(body, len))
 				die("the server offers no SCRAM-SHA-256");
+			if (!scram_nonce(nonce, sizeof(nonce)))
+				die("no random bytes for the SCRAM nonce");
 			b.len = 0;
 			{
 				struct buf first;

@@ -138,7 +138,11 @@ def lean(port, per_login, tls):
                        "-c", str(CLIENTS), "-T", str(SECONDS)]
                       + (["-C"] if per_login else []) + (["-s"] if tls else []), client_env())
     got = dict(line.split(" ", 1) for line in out.split("\n") if " " in line)
-    return float(got["tps"]), int(got["transactions"]), cpu
+    done = int(got["transactions"])
+    # its own figure covers the timed window only, not its untimed first
+    # logins (a PBKDF2 and a TLS handshake per thread)
+    del cpu
+    return float(got["tps"]), done, float(got["cpu_us_per_transaction"]) * done / 1e6
 
 
 def interleaved(runs, pg, drive, per_login, tls):
@@ -193,7 +197,9 @@ def scaling_note(per_process, needs, cores):
              "Here: R times N=1's tps at N=2's CPU per transaction (b+p+c) is R x tps x "
              "(b+p+c) of CPU a second. In general: one pgbouncer serves at most 1/b "
              "transactions a second, so for it to be what limits and a second one to give "
-             "R, the machine needs R x (b+p+c)/b cores (b, p, c of N=1).", ""]
+             "R, the machine needs R x (b+p+c)/b cores (b, p, c of N=1, if pgbouncer's CPU "
+             "per transaction stays at N=1's; it grew at N=2 here, see below, and two "
+             "processes then top out at 2 x b(N=1)/b(N=2)).", ""]
     for label, one, two, goal in needs:
         here = goal * one[0] * sum(two[1:]) / 1e6
         lines.append(f"- {label}: pgbouncer {100 * one[1] / sum(one[1:]):.0f} % of the CPU "
