@@ -134,14 +134,13 @@ def pgbench(port, per_login, tls):
 
 def lean(port, per_login, tls):
     """bench/loadgen (the lean client): (tps, transactions, client CPU seconds)."""
-    out, cpu = client([LOADGEN, "-h", "127.0.0.1", "-p", str(port), "-U", USER, "-d", DB,
-                       "-c", str(CLIENTS), "-T", str(SECONDS)]
-                      + (["-C"] if per_login else []) + (["-s"] if tls else []), client_env())
+    out, _ = client([LOADGEN, "-h", "127.0.0.1", "-p", str(port), "-U", USER, "-d", DB,
+                     "-c", str(CLIENTS), "-T", str(SECONDS)]
+                    + (["-C"] if per_login else []) + (["-s"] if tls else []), client_env())
     got = dict(line.split(" ", 1) for line in out.split("\n") if " " in line)
     done = int(got["transactions"])
     # its own figure covers the timed window only, not its untimed first
     # logins (a PBKDF2 and a TLS handshake per thread)
-    del cpu
     return float(got["tps"]), done, float(got["cpu_us_per_transaction"]) * done / 1e6
 
 

@@ -129,22 +129,19 @@ static int probe_quietly(const struct local *l, const char *host, long long dead
 		return -1;
 	for (const char *c = host; *c; c++)
 		left += *c == ',';
-	for (const char *p = host;; left--) {
-		size_t n = strcspn(p, ","), skip = strspn(p, " \t");
-		char entry[256];
+	for (const char *p = host; *p; left--) {
+		size_t len = strcspn(p, ",");
+		char entry[256], *e = entry;
 
-		while (n > skip && strchr(" \t", p[n - 1]))
-			n--;
-		if (n - skip < sizeof(entry) && n > skip) {
-			memcpy(entry, p + skip, n - skip);
-			entry[n - skip] = '\0';
-			if (name_answers(local_loopback(entry), l->port, share(deadline, left)))
-				return 1;
-		}
-		p += strcspn(p, ",");
-		if (!*p++)
-			return 0;
+		snprintf(entry, sizeof(entry), "%.*s", (int)len, p);
+		p += len + (p[len] == ',');
+		e += strspn(e, " \t");
+		for (len = strlen(e); len && strchr(" \t", e[len - 1]); len--)
+			e[len - 1] = '\0';
+		if (*e && name_answers(local_loopback(e), l->port, share(deadline, left)))
+			return 1;
 	}
+	return 0;
 }
 
 /* One pgbouncer, listening as L says; THROUGH: where the login of --deep
